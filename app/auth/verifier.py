@@ -1,0 +1,93 @@
+"""Access-token verification with a bounded cache of already-verified tokens.
+
+Checking an RS256 signature costs far more than the rest of a small request, and an SPA
+sends the same token many times, so verified principals are remembered by the exact token
+string until the token expires (or is pushed out by newer ones).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import jwt
+
+from app.auth.jwks import ALLOWED_ALGORITHMS, JwksCache
+from app.auth.principal import Principal, principal_from_claims
+from app.config import Settings
+
+__all__ = ["InvalidTokenError", "TokenVerifier"]
+
+
+class InvalidTokenError(Exception):
+    """The token was refused; the message is safe to show to the client."""
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings, jwks: JwksCache) -> None:
+        self._jwks = jwks
+        self._issuer = settings.keycloak_issuer
+        self._audience = settings.keycloak_audience
+        self._leeway = settings.token_leeway_s
+        self._tenant_claim = settings.tenant_claim
+        self._cache: OrderedDict[str, Principal] = OrderedDict()
+        self._cache_size = settings.token_cache_size
+
+    @property
+    def jwks(self) -> JwksCache:
+        return self._jwks
+
+    async def verify(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at + self._leeway > time.time():
+                return cached
+            del self._cache[token]
+        principal = await self._verify_uncached(token)
+        self._remember(token, principal)
+        return principal
+
+    def _remember(self, token: str, principal: Principal) -> None:
+        self._cache[token] = principal
+        if len(self._cache) > self._cache_size:
+            # Oldest first: dict order is insertion order, which is good enough here.
+            self._cache.popitem(last=False)
+
+    async def _verify_uncached(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidTokenError("malformed token") from None
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if algorithm not in ALLOWED_ALGORITHMS:
+            raise InvalidTokenError("token algorithm not allowed")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidTokenError("token has no key id")
+        key = await self._jwks.get_key(kid)
+        if key is None:
+            raise InvalidTokenError("token signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=sorted(ALLOWED_ALGORITHMS),
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidTokenError("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidTokenError("token not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidTokenError("token audience not accepted") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidTokenError("token issuer not accepted") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidTokenError(f"token lacks the {exc.claim!r} claim") from None
+        except jwt.PyJWTError:
+            raise InvalidTokenError("token signature or claims invalid") from None
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise InvalidTokenError("token lacks the 'sub' claim")
+        return principal_from_claims(claims, self._tenant_claim)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["ClientRoles", "CurrentUser"]
+
+
+class ClientRoles(msgspec.Struct, frozen=True):
+    roles: list[str]
+
+
+class CurrentUser(msgspec.Struct, frozen=True):
+    """The caller as the token describes them."""
+
+    sub: str
+    username: str | None
+    email: str | None
+    name: str | None
+    realm_roles: list[str]
+    client_roles: dict[str, ClientRoles]
+    tenant_id: str | None

@@ -1,0 +1,23 @@
+"""Projects with soft delete and tenants.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Reserved for the projects domain; filled in by its issue.
+    pass
+
+
+def downgrade() -> None:
+    pass
