@@ -21,7 +21,13 @@ from sqlalchemy import MetaData
 
 from app.config import Settings
 
-__all__ = ["MIGRATIONS_PATH", "VERSION_TABLE", "build_sqlalchemy_config", "load_model_metadata"]
+__all__ = [
+    "MIGRATIONS_PATH",
+    "VERSION_TABLE",
+    "build_sqlalchemy_config",
+    "build_sqlalchemy_plugin",
+    "load_model_metadata",
+]
 
 MIGRATIONS_PATH = "db/migrations"
 # Alembic's own default name, so `alembic upgrade head` and `litestar database upgrade`

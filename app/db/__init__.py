@@ -1,0 +1,17 @@
+"""Database wiring and reusable persistence pieces shared by the domains."""
+
+from app.db.config import (
+    MIGRATIONS_PATH,
+    VERSION_TABLE,
+    build_sqlalchemy_config,
+    build_sqlalchemy_plugin,
+    load_model_metadata,
+)
+
+__all__ = [
+    "MIGRATIONS_PATH",
+    "VERSION_TABLE",
+    "build_sqlalchemy_config",
+    "build_sqlalchemy_plugin",
+    "load_model_metadata",
+]
