@@ -1,0 +1,182 @@
+"""`scripts/dev`: the whole stack on this machine, in one command.
+
+Starts, in order: PostgreSQL and Redis (from DATABASE_URL / REDIS_URL when set, else real
+embedded servers with data under .devdata/), `alembic upgrade head`, the development
+token issuer (keys kept in .devdata/issuer-key.json so tokens survive a restart), the API
+(uvicorn with reload) and the SAQ worker. Ctrl-C or SIGTERM stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+from devstack import (
+    REPO_ROOT,
+    IssuerInfo,
+    ServiceUrls,
+    backing_services,
+    dev_issuer,
+    log,
+    preferred_port,
+    shielded_from_signals,
+    signals_raise_keyboard_interrupt,
+    spawn,
+    stop_process,
+    wait_for_http,
+)
+
+STATE_DIR = REPO_ROOT / ".devdata"
+ISSUER_KEY_FILE = STATE_DIR / "issuer-key.json"
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/dev", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="where the API listens")
+    parser.add_argument("--port", type=int, default=8000, help="API port (next free if taken)")
+    parser.add_argument("--issuer-port", type=int, default=8081, help="(next free if taken)")
+    parser.add_argument("--no-reload", action="store_true", help="no auto-reload of the API")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the SAQ worker")
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _child(name: str, command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = spawn(command, env=env)
+    log(f"{name} started (pid {process.pid})")
+    try:
+        yield process
+    finally:
+        stop_process(process, name)
+        log(f"{name} stopped")
+
+
+def _migrate(env: dict[str, str]) -> None:
+    if not (REPO_ROOT / "alembic.ini").exists():
+        log("no alembic.ini yet: skipping migrations")
+        return
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, cwd=REPO_ROOT, check=True
+    )
+    log(f"migrations applied in {time.monotonic() - started:.1f} s")
+
+
+def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -> str:
+    users = issuer.users()
+    width = max(len(user["username"]) for user in users)
+    user_lines = []
+    for user in users:
+        roles = ", ".join(user["realm_roles"])
+        tenant = f"tenant {user['tenant_id']}" if user["tenant_id"] else "no tenant"
+        user_lines.append(f"    {user['username']:<{width}}  roles: {roles}; {tenant}")
+    where_pg = "embedded" if services.postgres_embedded else "from DATABASE_URL"
+    where_redis = "embedded" if services.redis_embedded else "from REDIS_URL"
+    token_cmd = f"curl -s {issuer.base_url}/dev/token/alice"
+    return "\n".join(
+        [
+            "",
+            "Ready.",
+            f"  API           {api}",
+            f"  Swagger UI    {api}/docs",
+            f"  Redoc         {api}/docs/redoc",
+            f"  Scalar        {api}/docs/scalar",
+            f"  OpenAPI       {api}/openapi.json",
+            f"  Issuer        {issuer.issuer}   (help: {issuer.base_url}/dev)",
+            f"  PostgreSQL    {services.database_url}   ({where_pg})",
+            f"  Redis         {services.redis_url}   ({where_redis})",
+            f"  Worker        {'running' if worker else 'not started'}",
+            "",
+            "  Dev users (password = username):",
+            *user_lines,
+            "",
+            "  Try:",
+            f'    curl -H "Authorization: Bearer $({token_cmd})" {api}/v1/me',
+            "",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Block until Ctrl-C/SIGTERM, or until a child dies (then everything stops)."""
+    while True:
+        for name, process in children.items():
+            if process.poll() is not None:
+                log(f"{name} exited with code {process.returncode}; stopping the stack")
+                return
+        time.sleep(0.5)
+
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    services = stack.enter_context(backing_services(STATE_DIR))
+    env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
+    _migrate(env)
+
+    issuer = stack.enter_context(
+        dev_issuer(port=preferred_port(args.issuer_port), key_file=ISSUER_KEY_FILE, quiet=False)
+    )
+    env.update(issuer.env())
+
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    if not (REPO_ROOT / "app" / "main.py").exists():
+        log("app/main.py does not exist yet: running the backing services and issuer only")
+    else:
+        port = preferred_port(args.port, args.host)
+        api_command = [sys.executable, "-m", "uvicorn", "app.main:app"]
+        api_command += ["--host", args.host, "--port", str(port)]
+        if not args.no_reload:
+            api_command += ["--reload", "--reload-dir", "app"]
+        children["API"] = stack.enter_context(_child("API", api_command, env))
+        api = f"http://{args.host}:{port}"
+        wait_for_http(f"{api}/health", timeout=60, process=children["API"])
+
+        worker_module = REPO_ROOT / "app" / "worker.py"
+        if args.no_worker:
+            log("worker not started (--no-worker)")
+        elif not worker_module.exists():
+            log("app/worker.py does not exist yet: no worker started")
+        else:
+            worker_command = [sys.executable, "-m", "saq", "app.worker.settings", "-v"]
+            children["worker"] = stack.enter_context(_child("worker", worker_command, env))
+        print(_banner(api, issuer, services, "worker" in children), flush=True)
+    if children:
+        _watch(children)
+    else:
+        _wait_forever()
+
+
+def _wait_forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def main(argv: list[str]) -> int:
+    args = _parse_args(argv)
+    code = 0
+    with signals_raise_keyboard_interrupt():
+        stack = contextlib.ExitStack()
+        try:
+            run(args, stack)
+            code = 1  # a child died on its own
+        except KeyboardInterrupt:
+            log("stopping...")
+        except Exception as exc:
+            log(f"failed: {exc}")
+            code = 1
+        finally:
+            # Reverse order of start: worker, API, issuer, Redis, PostgreSQL.
+            with shielded_from_signals():
+                stack.close()
+    log("all stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
