@@ -1,0 +1,1186 @@
+"""`scripts/bench`: the API's throughput beside a bare-Litestar baseline, and a soak test.
+
+usage: scripts/bench [--duration S] [--connections N] [--rounds N] [--only NAME,...]
+                     [--json FILE] [--profile NAME]
+       scripts/bench --soak [--duration S] [--connections N] [--json FILE]
+
+Throughput (default): starts PostgreSQL and Redis (DATABASE_URL / REDIS_URL when set, else
+embedded ones), a private database migrated with Alembic, the dev token issuer, the API
+(`uvicorn app.main:app`) and a bare Litestar app (scripts/bench_baseline.py) served with
+the same uvicorn flags. Both servers share one CPU core; the load generator (wrk, or a
+small Python one when wrk is missing) runs on another. Each round measures the baseline
+and then every endpoint; the report gives each endpoint's median req/s, p99 latency and
+its share of the baseline (the median of the per-round ratios) against the target in
+/work/shared/PERFORMANCE.md. Endpoints whose route is not in /openapi.json are skipped.
+Exit status 1 when an endpoint misses its target or answers with errors.
+
+Soak (--soak): the API (and the SAQ worker when app/worker.py exists) under mixed
+authenticated reads and writes from four dev users for --duration seconds (default 120)
+at 50 connections, counting every unexpected status, with p50/p99 per operation and the
+API process's RSS sampled every 10 s (target < 120 MiB and flat).
+
+--profile NAME attaches py-spy to the API while NAME is under load and prints where the
+time goes (the collapsed stacks are kept under .devdata/bench/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+from devstack import (
+    REPO_ROOT,
+    IssuerInfo,
+    asyncpg_dsn,
+    backing_services,
+    dev_issuer,
+    free_port,
+    log,
+    shielded_from_signals,
+    signals_raise_keyboard_interrupt,
+    spawn,
+    stop_process,
+    wait_for_http,
+    with_database,
+)
+
+STATE_DIR = REPO_ROOT / ".devdata" / "bench"
+BASELINE_APP_DIR = REPO_ROOT / "scripts"
+
+# How the API is served in production, and so how both servers are served here: one
+# worker process, uvloop and httptools, uvicorn's access log off (the API writes its own
+# JSON access line per request to stderr).
+UVICORN_FLAGS = (
+    "--workers",
+    "1",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+)
+BENCH_USER = "alice"  # tenant "acme"
+SOAK_USERS = ("alice", "bob", "carol", "dave")  # two in acme, one in globex, one untenanted
+RSS_TARGET_MIB = 120.0
+# RSS may grow while caches and pools fill during the first part of a soak; after that,
+# growth beyond this between the first-third sample and the end counts as a leak.
+RSS_FLAT_TOLERANCE_MIB = 4.0
+
+
+# --- what is measured -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One GET measured against the baseline.
+
+    `path` may hold `{placeholders}` filled by the endpoint's seed; the endpoint is
+    measured only when `route` (default: `path` without its query) is in /openapi.json.
+    """
+
+    name: str
+    path: str
+    target: float
+    auth: bool = True
+    seed: str | None = None
+    route: str | None = None
+
+    @property
+    def openapi_route(self) -> str:
+        return self.route or self.path.partition("?")[0]
+
+
+# One line per endpoint. Targets: /work/shared/PERFORMANCE.md.
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("health", "/health", 0.90, auth=False),
+    Endpoint("me", "/v1/me", 0.70),
+    Endpoint("children", "/v1/children", 0.12, seed="children"),
+    Endpoint("affirmations", "/v1/affirmations?childId={child_id}", 0.10, seed="children"),
+    Endpoint("projects", "/v1/projects?limit=20", 0.08, seed="projects"),
+)
+BASELINE = Endpoint("baseline", "/", 1.0, auth=False)
+
+
+# --- the stack under test -----------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    api_url: str
+    api: subprocess.Popen[bytes]
+    issuer: IssuerInfo
+    database_url: str
+    baseline_url: str | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            # Long enough for any run; one token per user, reused, as an SPA does.
+            self.tokens[username] = self.issuer.token(username, ttl=6 * 3600)
+        return self.tokens[username]
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username)}"}
+
+
+@dataclass(frozen=True)
+class Cpus:
+    """Where the servers and the load generator run (None: wherever the OS likes)."""
+
+    server: str | None
+    load: str | None
+
+    @classmethod
+    def pick(cls) -> Cpus:
+        available = sorted(os.sched_getaffinity(0))
+        if len(available) < 2 or shutil.which("taskset") is None:
+            log("fewer than 2 usable cores (or no taskset): server and load are not pinned")
+            return cls(None, None)
+        return cls(str(available[0]), str(available[1]))
+
+    def pinned(self, cpu: str | None, command: Sequence[str]) -> list[str]:
+        return ["taskset", "-c", cpu, *command] if cpu is not None else list(command)
+
+
+def _uvicorn(app: str, port: int, extra: Sequence[str] = ()) -> list[str]:
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    return [*command, *UVICORN_FLAGS, *extra]
+
+
+async def _admin_sql(server_url: str, sql: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def private_database(server_url: str) -> Iterator[str]:
+    """A fresh database on `server_url`, migrated to head, dropped afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_sql(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        url = with_database(server_url, name)
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        log(f"database {name} migrated in {time.monotonic() - started:.1f} s")
+        yield url
+    finally:
+        with shielded_from_signals():
+            asyncio.run(_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def _server(
+    name: str, command: list[str], env: dict[str, str], log_to: IO[Any] | int
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = spawn(command, env=env, stdout=subprocess.DEVNULL, stderr=log_to)
+    try:
+        yield process
+    finally:
+        stop_process(process, name)
+
+
+def start_stack(
+    stack: contextlib.ExitStack,
+    cpus: Cpus,
+    *,
+    baseline: bool,
+    worker: bool,
+    api_log: Path | None,
+) -> Stack:
+    """Start everything on `stack`, which stops it all (in reverse order) when closed."""
+    services = stack.enter_context(backing_services(STATE_DIR, durable=False))
+    database_url = stack.enter_context(private_database(services.database_url))
+    issuer = stack.enter_context(dev_issuer())
+    env = {
+        **os.environ,
+        **issuer.env(),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": services.redis_url,
+        # Queue names are unique per run, so a shared Redis is never disturbed.
+        "SAQ_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+        "LOG_LEVEL": "INFO",  # the access log stays on: it is part of the real cost
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_sink: IO[Any] | int = subprocess.DEVNULL
+    if api_log is not None:
+        log_sink = stack.enter_context(api_log.open("ab"))
+    port = free_port()
+    api = stack.enter_context(
+        _server("API", cpus.pinned(cpus.server, _uvicorn("app.main:app", port)), env, log_sink)
+    )
+    api_url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{api_url}/health", timeout=60, process=api)
+    log(f"API {api.pid} on {api_url} (cpu {cpus.server or 'any'})")
+    result = Stack(api_url=api_url, api=api, issuer=issuer, database_url=database_url)
+    if baseline:
+        port = free_port()
+        command = _uvicorn("bench_baseline:app", port, ["--app-dir", str(BASELINE_APP_DIR)])
+        process = stack.enter_context(
+            _server("baseline", cpus.pinned(cpus.server, command), env, subprocess.DEVNULL)
+        )
+        result.baseline_url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{result.baseline_url}/", timeout=60, process=process)
+        log(f"baseline {process.pid} on {result.baseline_url}")
+    if worker and (REPO_ROOT / "app" / "worker.py").exists():
+        command = [sys.executable, "-m", "saq", "app.worker.settings"]
+        stack.enter_context(_server("worker", command, env, subprocess.DEVNULL))
+        log("SAQ worker started")
+    return result
+
+
+@contextlib.contextmanager
+def _stopping_at_exit() -> Iterator[contextlib.ExitStack]:
+    stack = contextlib.ExitStack()
+    try:
+        yield stack
+    finally:
+        # Stopping must finish even if the user presses Ctrl-C again.
+        with shielded_from_signals():
+            stack.close()
+
+
+def openapi_routes(api_url: str) -> set[str]:
+    response = httpx.get(f"{api_url}/openapi.json", timeout=10)
+    response.raise_for_status()
+    return set(response.json().get("paths", {}))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# --- seeding through the API --------------------------------------------------------------
+
+
+class SeedError(Exception):
+    pass
+
+
+def _expect(response: httpx.Response, *statuses: int) -> Any:
+    if response.status_code not in statuses:
+        method, path = response.request.method, response.request.url.path
+        raise SeedError(f"{method} {path} → {response.status_code}: {response.text[:200]}")
+    return response.json() if response.content else None
+
+
+def child_body(index: int, *, age: int = 7, child_id: str | None = None) -> dict[str, Any]:
+    today = dt.date.today()
+    body: dict[str, Any] = {
+        "name": f"Bench child {index}",
+        # Day 1 of this month, `age` years ago: a valid date in every month.
+        "birthday": today.replace(year=today.year - age, day=1).isoformat(),
+        "interests": ["animals", "space", "music"][: 1 + index % 3],
+    }
+    if child_id is not None:
+        body["id"] = child_id
+    return body
+
+
+async def _seed_children(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
+    ids = []
+    for index in range(10):
+        created = _expect(
+            await client.post("/v1/children", json=child_body(index), headers=headers), 201
+        )
+        ids.append(str(created["id"]))
+    return {"child_id": ids[0]}
+
+
+async def _seed_projects(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
+    async def create(numbers: range) -> None:
+        for number in numbers:
+            body = {"name": f"Bench project {number:04d}", "description": "Seeded by bench"}
+            _expect(await client.post("/v1/projects", json=body, headers=headers), 201)
+
+    # 1,000 projects in the caller's tenant, written by 10 concurrent clients.
+    await asyncio.gather(*(create(range(start, 1000, 10)) for start in range(10)))
+    return {}
+
+
+SEEDS: dict[str, Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[dict[str, str]]]] = {
+    "children": _seed_children,
+    "projects": _seed_projects,
+}
+
+
+async def seed(stack: Stack, names: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Run each named seed once; returns (placeholders, failures by seed name)."""
+    values: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        for name in sorted(names):
+            started = time.monotonic()
+            try:
+                values.update(await SEEDS[name](client, stack.headers(BENCH_USER)))
+            except (SeedError, httpx.HTTPError, KeyError, TypeError) as exc:
+                failures[name] = str(exc) or type(exc).__name__
+                continue
+            log(f"seeded {name} in {time.monotonic() - started:.1f} s")
+    return values, failures
+
+
+# --- load generators ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # socket errors, timeouts and 4xx/5xx answers
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# Prints wrk's summary as one JSON line, so nothing depends on its human-readable format.
+WRK_REPORT_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+class LoadGenerator:
+    name = "abstract"
+
+    def __init__(self, cpu: str | None, connections: int) -> None:
+        self.cpu = cpu
+        self.connections = connections
+
+    def run(self, url: str, headers: dict[str, str], seconds: float) -> LoadResult:
+        raise NotImplementedError
+
+    @staticmethod
+    def _parse(output: str) -> dict[str, Any]:
+        for line in output.splitlines():
+            if line.startswith("BENCH_JSON "):
+                parsed: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+                return parsed
+        raise RuntimeError(f"the load generator printed no result:\n{output[-2000:]}")
+
+
+class Wrk(LoadGenerator):
+    name = "wrk"
+
+    def __init__(self, cpu: str | None, connections: int, script: Path) -> None:
+        super().__init__(cpu, connections)
+        self.script = script
+
+    def run(self, url: str, headers: dict[str, str], seconds: float) -> LoadResult:
+        command = ["wrk", "-t1", f"-c{self.connections}", f"-d{max(1, round(seconds))}s"]
+        command += ["--timeout", "5s", "-s", str(self.script)]
+        for name, value in headers.items():
+            command += ["-H", f"{name}: {value}"]
+        command.append(url)
+        if self.cpu is not None:
+            command = ["taskset", "-c", self.cpu, *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr.strip()}")
+        data = self._parse(result.stdout)
+        return LoadResult(
+            requests=data["requests"],
+            seconds=data["duration_us"] / 1e6,
+            p50_ms=data["p50_us"] / 1000,
+            p99_ms=data["p99_us"] / 1000,
+            errors=data["errors"],
+        )
+
+
+class PythonLoad(LoadGenerator):
+    """Keep-alive HTTP/1.1 GETs over raw asyncio streams, in a child process.
+
+    Slower than wrk (it may saturate before a fast server does, which flattens ratios),
+    so it is only the fallback when wrk is not installed.
+    """
+
+    name = "python (wrk not installed)"
+
+    def run(self, url: str, headers: dict[str, str], seconds: float) -> LoadResult:
+        spec = {"url": url, "headers": headers, "seconds": seconds, "connections": self.connections}
+        command = [sys.executable, __file__, "--loadgen", json.dumps(spec)]
+        if self.cpu is not None:
+            command = ["taskset", "-c", self.cpu, *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"load generator failed: {result.stderr.strip()[-2000:]}")
+        data = self._parse(result.stdout)
+        return LoadResult(**data)
+
+
+async def _python_load(spec: dict[str, Any]) -> dict[str, Any]:
+    parts = urlsplit(spec["url"])
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in spec["headers"].items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + spec["seconds"]
+    latencies: list[float] = []
+    errors = 0
+
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            while loop.time() < deadline:
+                started = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                if match is None:
+                    raise RuntimeError("response without Content-Length")
+                await reader.readexactly(int(match.group(1)))
+                latencies.append(time.perf_counter() - started)
+                if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.1 3")):
+                    errors += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(
+        *(connection() for _ in range(spec["connections"])), return_exceptions=True
+    )
+    elapsed = time.perf_counter() - started
+    errors += sum(isinstance(outcome, BaseException) for outcome in outcomes)
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "p50_ms": _percentile(latencies, 50) * 1000,
+        "p99_ms": _percentile(latencies, 99) * 1000,
+        "errors": errors,
+    }
+
+
+def _percentile(sorted_values: Sequence[float], percent: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, round(percent / 100 * (len(sorted_values) - 1)))
+    return sorted_values[index]
+
+
+def _loadgen_main(spec_json: str) -> int:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    result = asyncio.run(_python_load(json.loads(spec_json)))
+    print("BENCH_JSON " + json.dumps(result), flush=True)
+    return 0
+
+
+def pick_load_generator(cpus: Cpus, connections: int, workdir: Path) -> LoadGenerator:
+    if shutil.which("wrk") is None:
+        log("wrk is not installed (Debian/Ubuntu: apt-get install -y wrk); using the slower")
+        log("Python load generator, which may cap the baseline and understate the ratios")
+        return PythonLoad(cpus.load, connections)
+    script = workdir / "report.lua"
+    script.write_text(WRK_REPORT_LUA)
+    return Wrk(cpus.load, connections, script)
+
+
+# --- throughput mode ------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    endpoint: Endpoint
+    url: str
+    headers: dict[str, str]
+    runs: list[LoadResult] = field(default_factory=list)
+
+
+@dataclass
+class Skipped:
+    endpoint: Endpoint
+    reason: str
+
+
+def _prepare(
+    stack: Stack, wanted: Sequence[Endpoint]
+) -> tuple[list[Measured], list[Skipped], dict[str, float]]:
+    """Check presence, seed data, fill placeholders and check each URL answers 200."""
+    routes = openapi_routes(stack.api_url)
+    present = [endpoint for endpoint in wanted if endpoint.openapi_route in routes]
+    skipped = [
+        Skipped(endpoint, f"endpoint not present (no {endpoint.openapi_route} in /openapi.json)")
+        for endpoint in wanted
+        if endpoint.openapi_route not in routes
+    ]
+    seed_names = {endpoint.seed for endpoint in present if endpoint.seed}
+    seed_started = time.monotonic()
+    values, failures = asyncio.run(seed(stack, seed_names))
+    seed_seconds = time.monotonic() - seed_started
+    measured: list[Measured] = []
+    for endpoint in present:
+        if endpoint.seed in failures:
+            skipped.append(
+                Skipped(endpoint, f"seeding {endpoint.seed} failed: {failures[endpoint.seed]}")
+            )
+            continue
+        url = stack.api_url + endpoint.path.format(**values)
+        headers = stack.headers(BENCH_USER) if endpoint.auth else {}
+        response = httpx.get(url, headers=headers, timeout=10)
+        if response.status_code != 200:
+            reason = f"answers {response.status_code}: {response.text[:160]}"
+            skipped.append(Skipped(endpoint, reason))
+            continue
+        measured.append(Measured(endpoint, url, headers))
+    return measured, skipped, {"seed_seconds": round(seed_seconds, 1)}
+
+
+def _ratio(runs: list[LoadResult], baseline_runs: list[LoadResult]) -> float:
+    # Each round's ratio uses the baseline measured moments before it, which cancels
+    # most of the drift of a shared machine; the median drops the odd disturbed round.
+    return statistics.median(
+        run.rps / base.rps for run, base in zip(runs, baseline_runs, strict=True) if base.rps
+    )
+
+
+def _summarise(measured: Measured, baseline: Measured) -> dict[str, Any]:
+    endpoint = measured.endpoint
+    ratio = _ratio(measured.runs, baseline.runs)
+    errors = sum(run.errors for run in measured.runs)
+    is_baseline = endpoint is BASELINE
+    passed = errors == 0 and (is_baseline or ratio >= endpoint.target)
+    return {
+        "name": endpoint.name,
+        "path": urlsplit(measured.url).path + ("?…" if "?" in measured.url else ""),
+        "rps_median": round(statistics.median(run.rps for run in measured.runs), 1),
+        "rps_runs": [round(run.rps, 1) for run in measured.runs],
+        "p50_ms_median": round(statistics.median(run.p50_ms for run in measured.runs), 2),
+        "p99_ms_median": round(statistics.median(run.p99_ms for run in measured.runs), 2),
+        "ratio": round(ratio, 4),
+        "target": None if is_baseline else endpoint.target,
+        "errors": errors,
+        "result": "-" if is_baseline and errors == 0 else ("PASS" if passed else "FAIL"),
+    }
+
+
+def _table(rows: list[dict[str, Any]], skipped: list[Skipped]) -> str:
+    header = f"{'endpoint':<13} {'path':<22} {'req/s':>8} {'p99 ms':>7} {'ratio':>6} "
+    header += f"{'target':>7} {'errors':>6}  result"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        target = "-" if row["target"] is None else f">={row['target']:.0%}"
+        lines.append(
+            f"{row['name']:<13} {row['path'][:22]:<22} {row['rps_median']:>8.0f} "
+            f"{row['p99_ms_median']:>7.2f} {row['ratio']:>6.1%} {target:>7} {row['errors']:>6}  "
+            f"{row['result']}"
+        )
+    for item in skipped:
+        lines.append(
+            f"{item.endpoint.name:<13} {item.endpoint.path[:22]:<22} skipped: {item.reason}"
+        )
+    return "\n".join(lines)
+
+
+def throughput(args: argparse.Namespace) -> int:
+    cpus = Cpus.pick()
+    wanted = _select(args.only)
+    with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        load = pick_load_generator(cpus, args.connections, workdir)
+        api = start_stack(stack, cpus, baseline=True, worker=False, api_log=args.api_log)
+        assert api.baseline_url is not None
+        measured, skipped, seeding = _prepare(api, wanted)
+        baseline = Measured(BASELINE, f"{api.baseline_url}/", {})
+        targets = [baseline, *measured]
+        load_before = os.getloadavg()
+        rss_start = rss_mib(api.api.pid)
+        # Warm-up, not measured: pools open, caches fill, the first-call costs are paid.
+        for item in targets:
+            load.run(item.url, item.headers, args.warmup)
+        for round_number in range(1, args.rounds + 1):
+            for item in targets:
+                result = load.run(item.url, item.headers, args.duration)
+                item.runs.append(result)
+                log(
+                    f"round {round_number}/{args.rounds}  {item.endpoint.name:<13}"
+                    f" {result.rps:>8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
+                    + (f"  ERRORS {result.errors}" if result.errors else "")
+                )
+        rows = [_summarise(item, baseline) for item in targets]
+        rss_end = rss_mib(api.api.pid)
+        profile = None
+        if args.profile:
+            profile = _profile(api, targets, args.profile, load, args.duration)
+    print()
+    print(
+        f"scripts/bench: {args.rounds} rounds x {args.duration:g} s, {args.connections}"
+        f" connections, load generator {load.name}, server cpu {cpus.server or 'any'},"
+        f" load cpu {cpus.load or 'any'}, load average before {load_before[0]:.2f}"
+    )
+    print(f"uvicorn {' '.join(UVICORN_FLAGS)}; API RSS {rss_start:.0f} → {rss_end:.0f} MiB")
+    print(_table(rows, skipped))
+    failed = [row["name"] for row in rows if row["result"] == "FAIL"]
+    print("\nresult: " + ("FAIL (" + ", ".join(failed) + ")" if failed else "PASS"))
+    if args.json:
+        report = {
+            "mode": "throughput",
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _git_commit(),
+            "settings": {
+                "duration_s": args.duration,
+                "rounds": args.rounds,
+                "connections": args.connections,
+                "load_generator": load.name,
+                "uvicorn_flags": list(UVICORN_FLAGS),
+                "server_cpu": cpus.server,
+                "load_cpu": cpus.load,
+                "load_average_before": load_before[0],
+                **seeding,
+            },
+            "results": rows,
+            "skipped": [{"name": s.endpoint.name, "reason": s.reason} for s in skipped],
+            "api_rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1)},
+            "profile": profile,
+            "passed": not failed,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        log(f"wrote {args.json}")
+    return 1 if failed else 0
+
+
+def _select(only: list[str] | None) -> list[Endpoint]:
+    if not only:
+        return list(ENDPOINTS)
+    names = {name.strip() for group in only for name in group.split(",") if name.strip()}
+    known = {endpoint.name for endpoint in ENDPOINTS}
+    unknown = names - known
+    if unknown:
+        raise SystemExit(
+            f"scripts/bench: unknown endpoint(s) {', '.join(sorted(unknown))};"
+            f" known: {', '.join(sorted(known))}"
+        )
+    return [endpoint for endpoint in ENDPOINTS if endpoint.name in names]
+
+
+def _git_commit() -> str | None:
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    return result.stdout.strip() or None
+
+
+# --- profiling ------------------------------------------------------------------------------
+
+
+def _profile(
+    stack: Stack, targets: list[Measured], name: str, load: LoadGenerator, seconds: float
+) -> dict[str, Any] | None:
+    """Sample the API with py-spy while `name` is under load; print the hottest frames."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        log("py-spy is not installed (it is in the dev extra): no profile")
+        return None
+    item = next((t for t in targets if t.endpoint.name == name), None)
+    if item is None:
+        log(f"--profile {name}: that endpoint was not measured; no profile")
+        return None
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    output = STATE_DIR / f"profile-{name}.txt"
+    command = [str(py_spy), "record", "--pid", str(stack.api.pid), "--format", "raw"]
+    command += ["--rate", "250", "--nonblocking", "--duration", str(max(2, round(seconds)))]
+    command += ["--output", str(output)]
+    if load.cpu is not None:
+        command = ["taskset", "-c", load.cpu, *command]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    load.run(item.url, item.headers, seconds)
+    _, stderr = recorder.communicate(timeout=seconds + 30)
+    if recorder.returncode != 0 or not output.exists():
+        log(f"py-spy failed: {stderr.decode().strip()[-500:]}")
+        return None
+    summary = summarise_profile(output.read_text())
+    print(f"\nprofile of {name} ({summary['samples']} samples, stacks in {output}):")
+    for title, key in (("self time", "self"), ("inclusive time", "inclusive")):
+        print(f"  top frames by {title}:")
+        for frame, share in summary[key][:18]:
+            print(f"    {share:6.1%}  {frame}")
+    return summary
+
+
+def summarise_profile(collapsed: str, top: int = 40) -> dict[str, Any]:
+    """Self and inclusive share of each frame from py-spy's collapsed stacks."""
+    self_counts: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short_frame(frame) for frame in stack.split(";")]
+        total += count
+        self_counts[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return {"samples": 0, "self": [], "inclusive": []}
+    return {
+        "samples": total,
+        "self": [(frame, count / total) for frame, count in self_counts.most_common(top)],
+        "inclusive": [(frame, count / total) for frame, count in inclusive.most_common(top)],
+    }
+
+
+def _short_frame(frame: str) -> str:
+    # "f (/repo/.venv/lib/python3.11/site-packages/litestar/x.py:12)" → "f (litestar/x.py)"
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if match is None:
+        return frame
+    function, path = match.groups()
+    for marker in ("site-packages/", str(REPO_ROOT) + "/", "lib/python3."):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{function} ({path})"
+
+
+# --- soak mode --------------------------------------------------------------------------------
+
+
+@dataclass
+class OpStats:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    unexpected: int = 0
+    transport_errors: int = 0
+
+
+@dataclass
+class SoakWorker:
+    """One connection's worth of traffic: a user and the objects it created itself.
+
+    Every worker touches only its own children and projects, so concurrent workers never
+    race each other into 404s or 412s and any such answer is a real error.
+    """
+
+    user: str
+    headers: dict[str, str]
+    rng: random.Random
+    children: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+
+
+Op = Callable[[httpx.AsyncClient, SoakWorker], Awaitable[tuple[str, httpx.Response, set[int]]]]
+
+
+def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
+    """The operations whose routes exist, with weights (name, weight, op)."""
+    ops: list[tuple[str, float, Op]] = []
+
+    def add(name: str, weight: float, needs: str) -> Callable[[Op], Op]:
+        def register(op: Op) -> Op:
+            if needs in routes:
+                ops.append((name, weight, op))
+            return op
+
+        return register
+
+    @add("GET /health", 1, "/health")
+    async def health(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        return "GET /health", await client.get("/health"), {200}
+
+    @add("GET /v1/me", 3, "/v1/me")
+    async def me(client: httpx.AsyncClient, w: SoakWorker) -> tuple[str, httpx.Response, set[int]]:
+        return "GET /v1/me", await client.get("/v1/me", headers=w.headers), {200}
+
+    @add("POST /v1/children", 1, "/v1/children")
+    async def upsert_child(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        if w.children and w.rng.random() < 0.5:  # update one of ours
+            body = child_body(w.rng.randrange(100), child_id=w.rng.choice(w.children))
+            response = await client.post("/v1/children", json=body, headers=w.headers)
+            return "POST /v1/children (update)", response, {200}
+        response = await client.post(
+            "/v1/children",
+            json=child_body(len(w.children), age=w.rng.randint(3, 12)),
+            headers=w.headers,
+        )
+        if response.status_code == 201 and len(w.children) < 20:
+            w.children.append(str(response.json()["id"]))
+        return "POST /v1/children (create)", response, {201}
+
+    @add("GET /v1/children", 2, "/v1/children")
+    async def list_children(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        return "GET /v1/children", await client.get("/v1/children", headers=w.headers), {200}
+
+    @add("GET /v1/children/{id}", 1, "/v1/children/{child_id}")
+    async def get_child(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        if not w.children:
+            return await upsert_child(client, w)
+        response = await client.get(f"/v1/children/{w.rng.choice(w.children)}", headers=w.headers)
+        return "GET /v1/children/{id}", response, {200}
+
+    content = (
+        ("/v1/affirmations", ""),
+        ("/v1/subjects", ""),
+        ("/v1/flashcards", "&difficulty=easy"),
+        ("/v1/chores/daily", ""),
+        ("/v1/outdoor/activities", "&isDaily=true"),
+    )
+    for route, extra in content:
+
+        def content_op(route: str = route, extra: str = extra) -> Op:
+            async def op(
+                client: httpx.AsyncClient, w: SoakWorker
+            ) -> tuple[str, httpx.Response, set[int]]:
+                if not w.children:
+                    return await upsert_child(client, w)
+                url = f"{route}?childId={w.rng.choice(w.children)}{extra}"
+                return f"GET {route}", await client.get(url, headers=w.headers), {200}
+
+            return op
+
+        add(f"GET {route}", 1, route)(content_op())
+
+    @add("POST /v1/projects", 1, "/v1/projects")
+    async def create_project(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        body = {"name": f"Soak project {w.rng.randrange(10**6)}", "description": "soak"}
+        response = await client.post("/v1/projects", json=body, headers=w.headers)
+        if response.status_code == 201 and len(w.projects) < 50:
+            w.projects.append(str(response.json()["id"]))
+        return "POST /v1/projects", response, {201}
+
+    @add("GET /v1/projects", 2, "/v1/projects")
+    async def list_projects(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        query = "?limit=20" if w.rng.random() < 0.7 else "?limit=10&q=soak"
+        return (
+            "GET /v1/projects",
+            await client.get(f"/v1/projects{query}", headers=w.headers),
+            {200},
+        )
+
+    project_route = next((r for r in routes if re.fullmatch(r"/v1/projects/\{[^}]+\}", r)), "")
+
+    @add("PATCH /v1/projects/{id}", 1, project_route)
+    async def patch_project(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        if not w.projects:
+            return await create_project(client, w)
+        body = {"description": f"patched {w.rng.randrange(10**6)}"}
+        response = await client.patch(
+            f"/v1/projects/{w.rng.choice(w.projects)}", json=body, headers=w.headers
+        )
+        return "PATCH /v1/projects/{id}", response, {200}
+
+    @add("GET /v1/projects/{id}", 1, project_route)
+    async def get_project(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        if not w.projects:
+            return await create_project(client, w)
+        response = await client.get(f"/v1/projects/{w.rng.choice(w.projects)}", headers=w.headers)
+        return "GET /v1/projects/{id}", response, {200}
+
+    @add("DELETE /v1/projects/{id}", 0.3, project_route)
+    async def delete_project(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        if not w.projects:
+            return await create_project(client, w)
+        project = w.projects.pop(w.rng.randrange(len(w.projects)))
+        response = await client.delete(f"/v1/projects/{project}", headers=w.headers)
+        return "DELETE /v1/projects/{id}", response, {204}
+
+    job_route = next((r for r in routes if re.fullmatch(r"/v1/jobs/\{[^}]+\}", r)), "")
+
+    @add("POST /v1/jobs", 0.5, "/v1/jobs")
+    async def create_job(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        body = {"kind": "demo", "params": {"steps": 2, "delay_ms": 10}}
+        response = await client.post("/v1/jobs", json=body, headers=w.headers)
+        if response.status_code == 202 and len(w.jobs) < 20:
+            w.jobs.append(str(response.json()["job_id"]))
+        return "POST /v1/jobs", response, {202}
+
+    @add("GET /v1/jobs/{id}", 0.5, job_route)
+    async def get_job(
+        client: httpx.AsyncClient, w: SoakWorker
+    ) -> tuple[str, httpx.Response, set[int]]:
+        if not w.jobs or "/v1/jobs" not in routes:
+            return await me(client, w)
+        response = await client.get(f"/v1/jobs/{w.rng.choice(w.jobs)}", headers=w.headers)
+        return "GET /v1/jobs/{id}", response, {200}
+
+    return ops
+
+
+async def _soak_traffic(
+    stack: Stack, seconds: float, connections: int, on_tick: Callable[[float], None]
+) -> tuple[dict[str, OpStats], float, list[str]]:
+    routes = openapi_routes(stack.api_url)
+    ops = _soak_ops(routes)
+    names = [name for name, _, _ in ops]
+    weights = [weight for _, weight, _ in ops]
+    functions = [op for _, _, op in ops]
+    stats: dict[str, OpStats] = defaultdict(OpStats)
+    samples: list[str] = []  # first few unexpected answers, to show
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=10) as client:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        async def run_worker(index: int) -> None:
+            user = SOAK_USERS[index % len(SOAK_USERS)]
+            worker = SoakWorker(user, stack.headers(user), random.Random(index))
+            while loop.time() < deadline:
+                position = worker.rng.choices(range(len(functions)), weights)[0]
+                started = time.perf_counter()
+                try:
+                    label, response, expected = await functions[position](client, worker)
+                except httpx.HTTPError as exc:
+                    stats[names[position]].transport_errors += 1
+                    if len(samples) < 10:
+                        samples.append(f"{names[position]}: {type(exc).__name__} {exc}")
+                    continue
+                op = stats[label]
+                op.latencies.append(time.perf_counter() - started)
+                op.statuses[response.status_code] += 1
+                if response.status_code not in expected:
+                    op.unexpected += 1
+                    if len(samples) < 10:
+                        samples.append(f"{label} → {response.status_code}: {response.text[:160]}")
+
+        async def ticker() -> None:
+            started = loop.time()
+            while loop.time() < deadline:
+                await asyncio.sleep(min(10.0, max(0.0, deadline - loop.time())))
+                on_tick(loop.time() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(ticker(), *(run_worker(index) for index in range(connections)))
+        elapsed = time.perf_counter() - started
+    return stats, elapsed, samples
+
+
+def soak(args: argparse.Namespace) -> int:
+    cpus = Cpus.pick()
+    seconds = args.duration if args.duration_given else 120.0
+    connections = args.connections if args.connections_given else 50
+    rss: list[tuple[float, float]] = []
+    with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
+        api = start_stack(stack, cpus, baseline=False, worker=True, api_log=args.api_log)
+        for user in SOAK_USERS:  # fetch tokens before the clock starts
+            api.token(user)
+        rss.append((0.0, rss_mib(api.api.pid)))
+        log(f"soak: {seconds:g} s at {connections} connections; RSS {rss[0][1]:.1f} MiB")
+
+        def on_tick(elapsed: float) -> None:
+            rss.append((elapsed, rss_mib(api.api.pid)))
+            log(f"soak: {elapsed:5.0f} s  RSS {rss[-1][1]:.1f} MiB")
+
+        previous_affinity = os.sched_getaffinity(0)
+        if cpus.load is not None:  # the client runs in this process: keep it off the API's core
+            os.sched_setaffinity(0, {int(cpus.load)})
+        try:
+            stats, elapsed, samples = asyncio.run(_soak_traffic(api, seconds, connections, on_tick))
+        finally:
+            os.sched_setaffinity(0, previous_affinity)
+        time.sleep(1.0)
+        rss.append((elapsed + 1.0, rss_mib(api.api.pid)))
+    return _soak_report(args, stats, elapsed, samples, rss, connections)
+
+
+def _soak_report(
+    args: argparse.Namespace,
+    stats: dict[str, OpStats],
+    elapsed: float,
+    samples: list[str],
+    rss: list[tuple[float, float]],
+    connections: int,
+) -> int:
+    everything = sorted(latency for op in stats.values() for latency in op.latencies)
+    total = len(everything)
+    unexpected = sum(op.unexpected for op in stats.values())
+    transport = sum(op.transport_errors for op in stats.values())
+    server_errors = sum(
+        count for op in stats.values() for status, count in op.statuses.items() if status >= 500
+    )
+    peak = max(value for _, value in rss)
+    # Compare the end with the sample a third of the way in: early growth is caches and
+    # pools filling, growth after that is what a leak looks like.
+    settled = next((value for at, value in rss if at >= elapsed / 3), rss[0][1])
+    growth = rss[-1][1] - settled
+    flat = growth <= RSS_FLAT_TOLERANCE_MIB
+    checks = {
+        "zero errors": unexpected == 0 and transport == 0,
+        f"RSS < {RSS_TARGET_MIB:.0f} MiB": peak < RSS_TARGET_MIB,
+        "RSS flat": flat,
+    }
+    print()
+    print(
+        f"scripts/bench --soak: {elapsed:.0f} s, {connections} connections, {total} requests,"
+        f" {total / elapsed:.0f} req/s"
+    )
+    print(
+        f"{'operation':<34} {'count':>7} {'p50 ms':>7} {'p99 ms':>8} {'unexpected':>10}  statuses"
+    )
+    for label in sorted(stats):
+        op = stats[label]
+        latencies = sorted(op.latencies)
+        statuses = ", ".join(f"{status}x{count}" for status, count in sorted(op.statuses.items()))
+        print(
+            f"{label:<34} {len(latencies):>7} {_percentile(latencies, 50) * 1000:>7.1f}"
+            f" {_percentile(latencies, 99) * 1000:>8.1f} {op.unexpected + op.transport_errors:>10}"
+            f"  {statuses}"
+        )
+    print(
+        f"{'all':<34} {total:>7} {_percentile(everything, 50) * 1000:>7.1f}"
+        f" {_percentile(everything, 99) * 1000:>8.1f} {unexpected + transport:>10}"
+    )
+    print(f"unexpected statuses {unexpected} (5xx: {server_errors}); transport errors {transport}")
+    for sample in samples:
+        print(f"  e.g. {sample}")
+    print("API RSS (MiB): " + ", ".join(f"{at:.0f}s {value:.1f}" for at, value in rss))
+    print(f"RSS peak {peak:.1f} MiB; growth after the first third {growth:+.1f} MiB")
+    for name, passed in checks.items():
+        print(f"  {name:<16} {'PASS' if passed else 'FAIL'}")
+    passed_all = all(checks.values())
+    print("\nresult: " + ("PASS" if passed_all else "FAIL"))
+    if args.json:
+        report = {
+            "mode": "soak",
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _git_commit(),
+            "seconds": round(elapsed, 1),
+            "connections": connections,
+            "requests": total,
+            "rps": round(total / elapsed, 1),
+            "p50_ms": round(_percentile(everything, 50) * 1000, 2),
+            "p99_ms": round(_percentile(everything, 99) * 1000, 2),
+            "unexpected": unexpected,
+            "server_errors": server_errors,
+            "transport_errors": transport,
+            "operations": {
+                label: {
+                    "count": len(op.latencies),
+                    "p50_ms": round(_percentile(sorted(op.latencies), 50) * 1000, 2),
+                    "p99_ms": round(_percentile(sorted(op.latencies), 99) * 1000, 2),
+                    "statuses": {str(k): v for k, v in sorted(op.statuses.items())},
+                    "unexpected": op.unexpected,
+                    "transport_errors": op.transport_errors,
+                }
+                for label, op in sorted(stats.items())
+            },
+            "rss_mib": [[round(at, 1), round(value, 1)] for at, value in rss],
+            "checks": checks,
+            "passed": passed_all,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        log(f"wrote {args.json}")
+    return 0 if passed_all else 1
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Endpoints: " + ", ".join(f"{e.name} ({e.path})" for e in ENDPOINTS),
+    )
+    parser.add_argument("--soak", action="store_true", help="mixed read/write soak instead")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds per run (8), or of the soak (120)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=None, help="concurrent connections (32; soak 50)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (3)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per target")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME[,NAME]", help="measure only these endpoints"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--profile", metavar="NAME", help="py-spy the API while NAME is loaded")
+    parser.add_argument(
+        "--api-log", type=Path, metavar="FILE", help="keep the API's JSON logs (default: dropped)"
+    )
+    args = parser.parse_args(argv)
+    args.duration_given = args.duration is not None
+    args.connections_given = args.connections is not None
+    args.duration = 8.0 if args.duration is None else args.duration
+    args.connections = 32 if args.connections is None else args.connections
+    if args.duration <= 0 or args.connections <= 0 or args.rounds <= 0:
+        parser.error("--duration, --connections and --rounds must be positive")
+    if args.profile and args.profile not in {e.name for e in ENDPOINTS}:
+        parser.error(f"--profile: unknown endpoint {args.profile!r}")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--loadgen"]:  # internal: the fallback load generator's child process
+        return _loadgen_main(argv[1])
+    args = parse_args(argv)
+    try:
+        return soak(args) if args.soak else throughput(args)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
