@@ -134,6 +134,7 @@ class Stack:
     issuer: IssuerInfo
     database_url: str
     baseline_url: str | None = None
+    baseline_pid: int | None = None
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, username: str) -> str:
@@ -218,6 +219,7 @@ def start_stack(
     baseline: bool,
     worker: bool,
     api_log: Path | None,
+    app: str = "app.main:app",
 ) -> Stack:
     """Start everything on `stack`, which stops it all (in reverse order) when closed."""
     services = stack.enter_context(backing_services(STATE_DIR, durable=False))
@@ -238,7 +240,7 @@ def start_stack(
         log_sink = stack.enter_context(api_log.open("ab"))
     port = free_port()
     api = stack.enter_context(
-        _server("API", cpus.pinned(cpus.server, _uvicorn("app.main:app", port)), env, log_sink)
+        _server("API", cpus.pinned(cpus.server, _uvicorn(app, port)), env, log_sink)
     )
     api_url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{api_url}/health", timeout=60, process=api)
@@ -251,6 +253,7 @@ def start_stack(
             _server("baseline", cpus.pinned(cpus.server, command), env, subprocess.DEVNULL)
         )
         result.baseline_url = f"http://127.0.0.1:{port}"
+        result.baseline_pid = process.pid
         wait_for_http(f"{result.baseline_url}/", timeout=60, process=process)
         log(f"baseline {process.pid} on {result.baseline_url}")
     if worker and (REPO_ROOT / "app" / "worker.py").exists():
@@ -275,6 +278,13 @@ def openapi_routes(api_url: str) -> set[str]:
     response = httpx.get(f"{api_url}/openapi.json", timeout=10)
     response.raise_for_status()
     return set(response.json().get("paths", {}))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    # /proc/PID/stat: the command may contain spaces, so split after its closing ")".
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -531,7 +541,19 @@ class Measured:
     endpoint: Endpoint
     url: str
     headers: dict[str, str]
+    server_pid: int
     runs: list[LoadResult] = field(default_factory=list)
+    # The server's CPU time per request: unlike req/s it hardly moves when other work
+    # on the machine steals cycles, so it shows small gains that throughput noise hides.
+    cpu_us: list[float] = field(default_factory=list)
+
+    def measure(self, load: LoadGenerator, seconds: float) -> LoadResult:
+        cpu_before = process_cpu_seconds(self.server_pid)
+        result = load.run(self.url, self.headers, seconds)
+        cpu = process_cpu_seconds(self.server_pid) - cpu_before
+        self.runs.append(result)
+        self.cpu_us.append(cpu / result.requests * 1e6 if result.requests else 0.0)
+        return result
 
 
 @dataclass
@@ -569,7 +591,7 @@ def _prepare(
             reason = f"answers {response.status_code}: {response.text[:160]}"
             skipped.append(Skipped(endpoint, reason))
             continue
-        measured.append(Measured(endpoint, url, headers))
+        measured.append(Measured(endpoint, url, headers, stack.api.pid))
     return measured, skipped, {"seed_seconds": round(seed_seconds, 1)}
 
 
@@ -595,6 +617,15 @@ def _summarise(measured: Measured, baseline: Measured) -> dict[str, Any]:
         "p50_ms_median": round(statistics.median(run.p50_ms for run in measured.runs), 2),
         "p99_ms_median": round(statistics.median(run.p99_ms for run in measured.runs), 2),
         "ratio": round(ratio, 4),
+        "cpu_us_per_request_median": round(statistics.median(measured.cpu_us), 1),
+        "cpu_us_runs": [round(value, 1) for value in measured.cpu_us],
+        # Baseline CPU per request over this one's: the share of the baseline's req/s
+        # this endpoint would reach if the API process were the only limit.
+        "cpu_ratio": round(
+            statistics.median(baseline.cpu_us) / statistics.median(measured.cpu_us), 4
+        )
+        if statistics.median(measured.cpu_us)
+        else None,
         "target": None if is_baseline else endpoint.target,
         "errors": errors,
         "result": "-" if is_baseline and errors == 0 else ("PASS" if passed else "FAIL"),
@@ -602,20 +633,28 @@ def _summarise(measured: Measured, baseline: Measured) -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]], skipped: list[Skipped]) -> str:
-    header = f"{'endpoint':<13} {'path':<22} {'req/s':>8} {'p99 ms':>7} {'ratio':>6} "
-    header += f"{'target':>7} {'errors':>6}  result"
+    header = (
+        f"{'endpoint':<13} {'path':<22} {'req/s':>7} {'p99 ms':>7} {'ratio':>6} {'target':>6}"
+        f" {'result':<6} {'errors':>6} {'CPU µs/req':>10} {'CPU ratio':>9}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
-        target = "-" if row["target"] is None else f">={row['target']:.0%}"
+        target = "-" if row["target"] is None else f"{row['target']:.0%}"
+        cpu_ratio = "-" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.1%}"
         lines.append(
-            f"{row['name']:<13} {row['path'][:22]:<22} {row['rps_median']:>8.0f} "
-            f"{row['p99_ms_median']:>7.2f} {row['ratio']:>6.1%} {target:>7} {row['errors']:>6}  "
-            f"{row['result']}"
+            f"{row['name']:<13} {row['path'][:22]:<22} {row['rps_median']:>7.0f}"
+            f" {row['p99_ms_median']:>7.2f} {row['ratio']:>6.1%} {target:>6} {row['result']:<6}"
+            f" {row['errors']:>6} {row['cpu_us_per_request_median']:>10.1f} {cpu_ratio:>9}"
         )
     for item in skipped:
         lines.append(
             f"{item.endpoint.name:<13} {item.endpoint.path[:22]:<22} skipped: {item.reason}"
         )
+    lines.append(
+        "ratio = median of per-round req/s ratios to the baseline (the target applies to it);"
+        " CPU ratio = baseline's API-process CPU per request over this one's (noise-robust,"
+        " ignores PostgreSQL's share)"
+    )
     return "\n".join(lines)
 
 
@@ -625,10 +664,13 @@ def throughput(args: argparse.Namespace) -> int:
     with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         load = pick_load_generator(cpus, args.connections, workdir)
-        api = start_stack(stack, cpus, baseline=True, worker=False, api_log=args.api_log)
+        api = start_stack(
+            stack, cpus, baseline=True, worker=False, api_log=args.api_log, app=args.app
+        )
         assert api.baseline_url is not None
         measured, skipped, seeding = _prepare(api, wanted)
-        baseline = Measured(BASELINE, f"{api.baseline_url}/", {})
+        assert api.baseline_pid is not None
+        baseline = Measured(BASELINE, f"{api.baseline_url}/", {}, api.baseline_pid)
         targets = [baseline, *measured]
         load_before = os.getloadavg()
         rss_start = rss_mib(api.api.pid)
@@ -637,11 +679,11 @@ def throughput(args: argparse.Namespace) -> int:
             load.run(item.url, item.headers, args.warmup)
         for round_number in range(1, args.rounds + 1):
             for item in targets:
-                result = load.run(item.url, item.headers, args.duration)
-                item.runs.append(result)
+                result = item.measure(load, args.duration)
                 log(
                     f"round {round_number}/{args.rounds}  {item.endpoint.name:<13}"
                     f" {result.rps:>8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
+                    f"  {item.cpu_us[-1]:6.1f} µs CPU/req"
                     + (f"  ERRORS {result.errors}" if result.errors else "")
                 )
         rows = [_summarise(item, baseline) for item in targets]
@@ -725,7 +767,9 @@ def _profile(
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     output = STATE_DIR / f"profile-{name}.txt"
     command = [str(py_spy), "record", "--pid", str(stack.api.pid), "--format", "raw"]
-    command += ["--rate", "250", "--nonblocking", "--duration", str(max(2, round(seconds)))]
+    # Blocking sampling (the default) pauses the API briefly per sample but gives whole
+    # stacks; --nonblocking cuts coroutine stacks short. Profiles are never the measurement.
+    command += ["--rate", "200", "--duration", str(max(2, round(seconds)))]
     command += ["--output", str(output)]
     if load.cpu is not None:
         command = ["taskset", "-c", load.cpu, *command]
@@ -740,9 +784,12 @@ def _profile(
     print(f"\nprofile of {name} ({summary['samples']} samples, stacks in {output}):")
     for title, key in (("self time", "self"), ("inclusive time", "inclusive")):
         print(f"  top frames by {title}:")
-        for frame, share in summary[key][:18]:
+        for frame, share in summary[key][:25]:
             print(f"    {share:6.1%}  {frame}")
     return summary
+
+
+ENTRY_CHAIN_SHARE = 0.97
 
 
 def summarise_profile(collapsed: str, top: int = 40) -> dict[str, Any]:
@@ -762,10 +809,17 @@ def summarise_profile(collapsed: str, top: int = 40) -> dict[str, Any]:
             inclusive[frame] += count
     if not total:
         return {"samples": 0, "self": [], "inclusive": []}
+    # Frames in (nearly) every sample are the entry chain (runpy, click, uvicorn.main,
+    # asyncio.run): true but useless; the request path starts below them.
+    below_entry = [
+        (frame, count / total)
+        for frame, count in inclusive.most_common()
+        if count / total < ENTRY_CHAIN_SHARE
+    ]
     return {
         "samples": total,
         "self": [(frame, count / total) for frame, count in self_counts.most_common(top)],
-        "inclusive": [(frame, count / total) for frame, count in inclusive.most_common(top)],
+        "inclusive": below_entry[:top],
     }
 
 
@@ -1020,7 +1074,9 @@ def soak(args: argparse.Namespace) -> int:
     connections = args.connections if args.connections_given else 50
     rss: list[tuple[float, float]] = []
     with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
-        api = start_stack(stack, cpus, baseline=False, worker=True, api_log=args.api_log)
+        api = start_stack(
+            stack, cpus, baseline=False, worker=True, api_log=args.api_log, app=args.app
+        )
         for user in SOAK_USERS:  # fetch tokens before the clock starts
             api.token(user)
         rss.append((0.0, rss_mib(api.api.pid)))
@@ -1158,6 +1214,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="NAME", help="py-spy the API while NAME is loaded")
     parser.add_argument(
         "--api-log", type=Path, metavar="FILE", help="keep the API's JSON logs (default: dropped)"
+    )
+    parser.add_argument(
+        "--app",
+        default="app.main:app",
+        metavar="MODULE:ATTR",
+        help="the ASGI app served as the API (default app.main:app); for trying variants",
     )
     args = parser.parse_args(argv)
     args.duration_given = args.duration is not None
