@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -119,9 +120,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
     _migrate(env)
 
+    stack.callback(log, "dev issuer stopped")
     issuer = stack.enter_context(
         dev_issuer(port=preferred_port(args.issuer_port), key_file=ISSUER_KEY_FILE, quiet=False)
     )
+    log(f"dev issuer started (pid {issuer.pid}) at {issuer.issuer}")
     env.update(issuer.env())
 
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -160,6 +163,8 @@ def _wait_forever() -> None:
 def main(argv: list[str]) -> int:
     args = _parse_args(argv)
     code = 0
+    # A launcher may have left SIGINT ignored (background jobs do); Ctrl-C must work here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with signals_raise_keyboard_interrupt():
         stack = contextlib.ExitStack()
         try:
