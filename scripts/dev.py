@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 from devstack import (
     REPO_ROOT,
@@ -89,8 +90,8 @@ def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -
             f"  Scalar        {api}/docs/scalar",
             f"  OpenAPI       {api}/openapi.json",
             f"  Issuer        {issuer.issuer}   (help: {issuer.base_url}/dev)",
-            f"  PostgreSQL    {services.database_url}   ({where_pg})",
-            f"  Redis         {services.redis_url}   ({where_redis})",
+            f"  PostgreSQL    {_without_password(services.database_url)}   ({where_pg})",
+            f"  Redis         {_without_password(services.redis_url)}   ({where_redis})",
             f"  Worker        {'running' if worker else 'not started'}",
             "",
             "  Dev users (password = username):",
@@ -103,6 +104,13 @@ def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -
             "",
         ]
     )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
