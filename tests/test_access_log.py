@@ -1,0 +1,166 @@
+"""The access log's fast path and its background writer, in process and in real uvicorn."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import devstack
+import httpx
+import pytest
+
+from app import logging as app_logging
+from app.logging import JsonFormatter, LineWriter, log_access
+from tests.support.processes import REPO_ROOT
+
+FIELDS = {
+    "method": "GET",
+    "path": "/v1/me",
+    "status": 200,
+    "duration_ms": 1.25,
+    "request_id": "r-1",
+    "sub": "user-1",
+}
+
+
+def test_writer_keeps_every_line_in_order_across_threads() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(stream, interval=0.001)
+
+    def produce(thread: int) -> None:
+        for number in range(2000):
+            writer.write(f"{thread}:{number}\n".encode())
+
+    threads = [threading.Thread(target=produce, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.flush()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 8000
+    for index in range(4):
+        numbers = [int(line.split(":")[1]) for line in lines if line.startswith(f"{index}:")]
+        assert numbers == list(range(2000))
+
+
+def test_writer_writes_without_an_explicit_flush() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(stream, interval=0.01)
+    writer.write(b"one\n")
+    deadline = time.monotonic() + 5
+    while "one" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == "one\n"
+
+
+def test_writer_bounds_its_queue_and_says_how_many_lines_it_dropped() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(stream, max_pending=3)
+    with writer._write_lock:  # hold the writer thread back, as a stuck stream would
+        for number in range(5):
+            writer.write(f"{number}\n".encode())
+        writer._drain()
+    lines = stream.getvalue().splitlines()
+    assert lines[:3] == ["0", "1", "2"]
+    notice = json.loads(lines[3])
+    assert notice["level"] == "warning"
+    assert notice["msg"].startswith("2 log lines dropped")
+
+
+@pytest.fixture
+def captured_root_logging() -> Iterator[io.StringIO]:
+    """configure_logging's own setup, writing to a StringIO instead of stderr."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_handler = app_logging._handler
+    stream = io.StringIO()
+    handler = app_logging.JsonLineHandler(LineWriter(stream))
+    app_logging._handler = handler
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        app_logging._handler = saved_handler
+
+
+def test_fast_access_line_equals_what_the_formatter_makes(
+    captured_root_logging: io.StringIO,
+) -> None:
+    log_access(dict(FIELDS))
+    app_logging._handler.flush()  # type: ignore[union-attr]
+    fast = json.loads(captured_root_logging.getvalue())
+    record = logging.getLogger("app.access").makeRecord(
+        "app.access", logging.INFO, __file__, 0, "request", (), None, extra=dict(FIELDS)
+    )
+    slow = json.loads(JsonFormatter().format(record))
+    assert abs(fast.pop("ts") - slow.pop("ts")) < 5
+    assert list(fast) == list(slow)
+    assert fast == slow
+
+
+def test_access_line_goes_through_logging_when_another_handler_listens(
+    captured_root_logging: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        log_access(dict(FIELDS))
+    app_logging._handler.flush()  # type: ignore[union-attr]
+    assert [record.request_id for record in caplog.records] == ["r-1"]  # type: ignore[attr-defined]
+    # Our own handler got it too, through the record.
+    assert json.loads(captured_root_logging.getvalue())["request_id"] == "r-1"
+
+
+def test_no_access_line_below_its_level(captured_root_logging: io.StringIO) -> None:
+    logging.getLogger().setLevel(logging.WARNING)
+    log_access(dict(FIELDS))
+    app_logging._handler.flush()  # type: ignore[union-attr]
+    assert captured_root_logging.getvalue() == ""
+
+
+def test_uvicorn_writes_one_line_per_request_and_flushes_on_shutdown(
+    token: Callable[[str], str], tmp_path: os.PathLike[str]
+) -> None:
+    log_file = os.path.join(tmp_path, "api.log")
+    port = devstack.free_port()
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    with open(log_file, "wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env={**os.environ, "LOG_LEVEL": "INFO"}, stderr=sink
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            devstack.wait_for_http(f"{base}/health", timeout=60, process=process)
+            sent = []
+            with httpx.Client(base_url=base) as client:
+                for number in range(60):
+                    request_id = f"bench-{number}"
+                    headers = {"X-Request-ID": request_id}
+                    if number % 3:
+                        headers["Authorization"] = f"Bearer {token('bob')}"
+                    client.get("/v1/me", headers=headers)
+                    sent.append(request_id)
+        finally:
+            process.send_signal(signal.SIGTERM)  # shut down as an orchestrator would
+            process.wait(timeout=30)
+    with open(log_file) as lines:
+        entries = [json.loads(line) for line in lines if line.startswith("{")]
+    access = [entry for entry in entries if entry["logger"] == "app.access"]
+    logged = [entry["request_id"] for entry in access if entry["request_id"].startswith("bench-")]
+    assert logged == sent
+    for number, entry in enumerate(e for e in access if e["request_id"].startswith("bench-")):
+        assert entry["status"] == (200 if number % 3 else 401)
+        assert (entry["sub"] is None) == (number % 3 == 0)
+        assert entry["method"] == "GET"
+        assert entry["path"] == "/v1/me"
