@@ -10,6 +10,7 @@ from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
 from app.config import ConfigError, Settings, get_settings
+from app.cors import skip_cors_without_origin
 from app.db import build_sqlalchemy_plugin
 from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     auth = KeycloakAuthPlugin(settings, public_prefixes=PUBLIC_PREFIXES)
-    return Litestar(
+    application = Litestar(
         route_handlers=[
             HealthController,
             CurrentUserController,
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    return skip_cors_without_origin(application)
 
 
 try:
