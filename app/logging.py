@@ -15,6 +15,7 @@ access line goes through `logging` like any record.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import msgspec
 from litestar.enums import ScopeType
@@ -207,32 +208,46 @@ os.register_at_fork(after_in_child=_reset_writer_after_fork)
 def _access_fast_path() -> JsonLineHandler | None:
     """Our handler when a record from `app.access` would reach it and nothing else."""
     handler = _handler
-    if handler is None:
-        return None
-    logger: logging.Logger | None = access_logger
-    while logger is not None:
+    logger = access_logger
+    while handler is not None:
         if logger.filters:
             return None
-        if logger.parent is None:  # the root
-            return handler if logger.handlers == [handler] and not handler.filters else None
+        parent = logger.parent
+        if parent is None:  # the root
+            handlers = logger.handlers
+            if len(handlers) == 1 and handlers[0] is handler and not handler.filters:
+                return handler
+            return None
         if logger.handlers or not logger.propagate:
             return None
-        logger = logger.parent
+        logger = parent
     return None
 
 
-def log_access(fields: dict[str, Any]) -> None:
-    """Write the access line for one request (method, path, status, ...)."""
+def log_access(
+    *, method: str, path: str, status: int, duration_ms: float, request_id: str, sub: str | None
+) -> None:
+    """Write the access line for one request."""
     if not access_logger.isEnabledFor(logging.INFO):
         return
     handler = _access_fast_path()
     if handler is None:
-        access_logger.info("request", extra=fields)
+        extra = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+        access_logger.info("request", extra={**extra, "request_id": request_id, "sub": sub})
         return
     # The same line JsonFormatter would make from the record, without building one.
-    entry = {"ts": round(time.time(), 3), "level": "info", "logger": access_logger.name}
-    entry["msg"] = "request"
-    entry.update(fields)
+    entry = {
+        "ts": round(time.time(), 3),
+        "level": "info",
+        "logger": "app.access",
+        "msg": "request",
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+        "request_id": request_id,
+        "sub": sub,
+    }
     handler.writer.write(_encoder.encode(entry) + b"\n")
 
 
@@ -249,8 +264,7 @@ class RequestLoggingMiddleware(ASGIMiddleware):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
                 message = {**message, "headers": headers}
             elif message["type"] == "websocket.accept":
                 status = 101
@@ -261,17 +275,35 @@ class RequestLoggingMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_with_request_id)
         finally:
-            user = scope.get("user")
             log_access(
-                {
-                    "method": scope.get("method", "WS"),
-                    "path": scope["path"],
-                    "status": status or 500,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "request_id": request_id,
-                    "sub": getattr(user, "sub", None),
-                }
+                method=cast("str", scope.get("method", "WS")),
+                path=scope["path"],
+                status=status or 500,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                request_id=request_id,
+                sub=getattr(scope.get("user"), "sub", None),
             )
+
+
+class _RequestIds:
+    """Unique request ids without a system call per request (uuid4 reads os.urandom).
+
+    32 hex characters like a uuid4: a random per-process prefix, then a counter.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_request_ids = _RequestIds()
 
 
 def _request_id(scope: Scope) -> str:
@@ -281,4 +313,4 @@ def _request_id(scope: Scope) -> str:
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return _request_ids.next()

@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator
 import devstack
 import httpx
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 
 from app import logging as app_logging
 from app.logging import JsonFormatter, LineWriter, log_access
 from tests.support.processes import REPO_ROOT
 
-FIELDS = {
+FIELDS: dict[str, object] = {
     "method": "GET",
     "path": "/v1/me",
     "status": 200,
@@ -29,6 +31,12 @@ FIELDS = {
     "request_id": "r-1",
     "sub": "user-1",
 }
+
+
+def log_sample() -> None:
+    log_access(
+        method="GET", path="/v1/me", status=200, duration_ms=1.25, request_id="r-1", sub="user-1"
+    )
 
 
 def test_writer_keeps_every_line_in_order_across_threads() -> None:
@@ -98,7 +106,7 @@ def captured_root_logging() -> Iterator[io.StringIO]:
 def test_fast_access_line_equals_what_the_formatter_makes(
     captured_root_logging: io.StringIO,
 ) -> None:
-    log_access(dict(FIELDS))
+    log_sample()
     app_logging._handler.flush()  # type: ignore[union-attr]
     fast = json.loads(captured_root_logging.getvalue())
     record = logging.getLogger("app.access").makeRecord(
@@ -114,7 +122,7 @@ def test_access_line_goes_through_logging_when_another_handler_listens(
     captured_root_logging: io.StringIO, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="app.access"):
-        log_access(dict(FIELDS))
+        log_sample()
     app_logging._handler.flush()  # type: ignore[union-attr]
     assert [record.request_id for record in caplog.records] == ["r-1"]  # type: ignore[attr-defined]
     # Our own handler got it too, through the record.
@@ -123,7 +131,7 @@ def test_access_line_goes_through_logging_when_another_handler_listens(
 
 def test_no_access_line_below_its_level(captured_root_logging: io.StringIO) -> None:
     logging.getLogger().setLevel(logging.WARNING)
-    log_access(dict(FIELDS))
+    log_sample()
     app_logging._handler.flush()  # type: ignore[union-attr]
     assert captured_root_logging.getvalue() == ""
 
@@ -164,3 +172,11 @@ def test_uvicorn_writes_one_line_per_request_and_flushes_on_shutdown(
         assert (entry["sub"] is None) == (number % 3 == 0)
         assert entry["method"] == "GET"
         assert entry["path"] == "/v1/me"
+
+
+def test_generated_request_ids_are_unique_32_hex_characters(client: TestClient[Litestar]) -> None:
+    ids = [client.get("/health").headers["x-request-id"] for _ in range(50)]
+    assert len(set(ids)) == 50
+    for request_id in ids:
+        assert len(request_id) == 32
+        int(request_id, 16)
