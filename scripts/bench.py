@@ -766,10 +766,12 @@ def _profile(
         return None
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     output = STATE_DIR / f"profile-{name}.txt"
-    command = [str(py_spy), "record", "--pid", str(stack.api.pid), "--format", "raw"]
+    command = [str(py_spy), "record", "--pid", str(item.server_pid), "--format", "raw"]
     # Blocking sampling (the default) pauses the API briefly per sample but gives whole
     # stacks; --nonblocking cuts coroutine stacks short. Profiles are never the measurement.
-    command += ["--rate", "200", "--duration", str(max(2, round(seconds)))]
+    # --gil: only the thread holding the GIL, i.e. the Python work that competes with
+    # the event loop (an idle log-writer thread waiting on its event is not work).
+    command += ["--rate", "200", "--gil", "--duration", str(max(2, round(seconds)))]
     command += ["--output", str(output)]
     if load.cpu is not None:
         command = ["taskset", "-c", load.cpu, *command]
@@ -1211,7 +1213,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", action="append", metavar="NAME[,NAME]", help="measure only these endpoints"
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--profile", metavar="NAME", help="py-spy the API while NAME is loaded")
+    parser.add_argument(
+        "--profile", metavar="NAME", help="py-spy the server while NAME (or baseline) is loaded"
+    )
     parser.add_argument(
         "--api-log", type=Path, metavar="FILE", help="keep the API's JSON logs (default: dropped)"
     )
@@ -1228,7 +1232,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.connections = 32 if args.connections is None else args.connections
     if args.duration <= 0 or args.connections <= 0 or args.rounds <= 0:
         parser.error("--duration, --connections and --rounds must be positive")
-    if args.profile and args.profile not in {e.name for e in ENDPOINTS}:
+    if args.profile and args.profile not in {e.name for e in (BASELINE, *ENDPOINTS)}:
         parser.error(f"--profile: unknown endpoint {args.profile!r}")
     return args
 
