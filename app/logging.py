@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from functools import partial
 from typing import IO, Any, cast
 
 import msgspec
@@ -253,6 +254,12 @@ def log_access(
 
 class RequestLoggingMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        # Litestar's ASGIMiddleware wrapper checks the scope type and exclusions on every
+        # request; this middleware excludes nothing and route middleware only ever sees
+        # HTTP and WebSocket scopes, so `handle` is called directly.
+        return partial(self.handle, next_app=app)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         started = time.perf_counter()
