@@ -15,6 +15,7 @@ from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.logging import RequestLoggingMiddleware, configure_logging
+from app.projects.controller import ProjectController
 from app.redis import RedisPlugin
 from app.users.controller import CurrentUserController
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            ProjectController,
             openapi_json,
         ],
         plugins=[
