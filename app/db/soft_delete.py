@@ -9,8 +9,9 @@ rows, and `delete*` becomes one UPDATE that sets `is_deleted` and `deleted_at`.
 
 How: Advanced-Alchemy passes every SELECT, UPDATE and DELETE it builds through the
 repository's `_get_base_stmt` (also a caller's own `statement=`), so overriding that one
-method adds the visibility conditions everywhere. Custom SQL written in a subclass starts
-from `visible()` / `visibility_criteria()` for the same effect.
+method adds the visibility conditions everywhere. Custom statements written in a subclass
+start from `visible()` / `visibility_criteria()` for the same effect; SQL text sent
+straight to the driver (hot read paths) uses `not_deleted_sql()`.
 
 `purge_deleted(older_than)` removes rows that have been soft-deleted for longer than the
 given age, for good.
@@ -51,6 +52,7 @@ __all__ = [
     "SoftDeleteMixin",
     "SoftDeleteRepository",
     "SoftDeleteService",
+    "not_deleted_sql",
     "utc_now",
 ]
 
@@ -59,6 +61,15 @@ def utc_now() -> datetime.datetime:
     # The app's clock, like Advanced-Alchemy's audit columns, so the timestamps of one row
     # all come from the same source.
     return datetime.datetime.now(datetime.UTC)
+
+
+def not_deleted_sql(table: str) -> str:
+    """The "not deleted" condition as SQL text, for statements sent straight to the driver.
+
+    `NOT is_deleted` (rather than `IS false`) so partial indexes declared
+    `WHERE NOT is_deleted` match the queries' predicate.
+    """
+    return f"NOT {table}.is_deleted"
 
 
 @declarative_mixin
@@ -108,8 +119,7 @@ class SoftDeleteRepository(SQLAlchemyAsyncRepository[SoftDeleteModelT]):
         """Conditions added to every statement: the scope, and "not deleted"."""
         criteria = self.scope_criteria()
         if not self.include_deleted:
-            # `NOT is_deleted` (rather than `IS false`) so partial indexes declared
-            # `WHERE NOT is_deleted` match the queries' predicate.
+            # `NOT is_deleted`, like `not_deleted_sql`, to match the partial indexes.
             criteria.append(not_(self.model_type.is_deleted))
         return criteria
 

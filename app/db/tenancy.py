@@ -91,6 +91,16 @@ class TenantScope:
             return [model.tenant_id == self.tenant_id]
         return [model.tenant_id.is_(None), model.owner_sub == self.owner_sub]
 
+    def sql(self, table: str, params: list[Any]) -> list[str]:
+        """`criteria` as SQL text on `table`; values go to `params` as `$n` placeholders."""
+        if self.unrestricted:
+            return []
+        if self.tenant_id is not None:
+            params.append(self.tenant_id)
+            return [f"{table}.tenant_id = ${len(params)}"]
+        params.append(self.owner_sub)
+        return [f"{table}.tenant_id IS NULL", f"{table}.owner_sub = ${len(params)}"]
+
     def stamp(self, row: TenantOwned) -> None:
         """Give a new row to this scope's tenant (or to the caller alone) and creator."""
         if self.unrestricted or self.owner_sub is None:

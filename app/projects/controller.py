@@ -9,7 +9,11 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from app.projects.deps import ProjectServiceDependency, project_dependencies
+from app.projects.deps import (
+    ProjectReadsDependency,
+    ProjectServiceDependency,
+    project_dependencies,
+)
 from app.projects.models import NAME_MAX
 from app.projects.schemas import (
     Project,
@@ -58,7 +62,7 @@ class ProjectController(Controller):
     @get(_COLLECTION, summary="List projects")
     async def list_projects(
         self,
-        project_service: ProjectServiceDependency,
+        project_reads: ProjectReadsDependency,
         limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1-100.")] = 20,
         offset: Annotated[int, QueryParameter(ge=0, description="Projects to skip.")] = 0,
         q: Annotated[
@@ -78,7 +82,7 @@ class ProjectController(Controller):
         ] = ProjectSort.NEWEST,
     ) -> ProjectPage:
         """Projects the caller can see, newest first unless `sort` says otherwise."""
-        return await project_service.list_projects(limit=limit, offset=offset, q=q, sort=sort)
+        return await project_reads.list_projects(limit=limit, offset=offset, q=q, sort=sort)
 
     @post(_COLLECTION, summary="Create a project", response_headers=[_ETAG_HEADER])
     async def create_project(
@@ -90,9 +94,9 @@ class ProjectController(Controller):
 
     @get(_ITEM, summary="Get a project", response_headers=[_ETAG_HEADER])
     async def get_project(
-        self, project_service: ProjectServiceDependency, project_id: FromPath[UUID]
+        self, project_reads: ProjectReadsDependency, project_id: FromPath[UUID]
     ) -> Response[Project]:
-        return _with_etag(await project_service.get_project(project_id))
+        return _with_etag(await project_reads.get_project(project_id))
 
     @patch(_ITEM, summary="Change some fields of a project", response_headers=[_ETAG_HEADER])
     async def update_project(

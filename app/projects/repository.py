@@ -1,26 +1,34 @@
-"""Project SQL. Every statement here starts from the scoped repository's visibility
-conditions (tenant scope + not deleted), so no query can reach another caller's rows.
+"""Project SQL, always within a `TenantScope` and without soft-deleted rows.
 
-The hot paths select plain columns straight into msgspec Structs (no ORM objects) and
-do their work in one round trip: the listing returns the page and the total together, and
-a conditional change is a single `UPDATE ... WHERE version = ... RETURNING`.
+Two doors, both built around the caller's scope:
+
+- `ProjectReader` serves the hot reads (list, get) straight from the asyncpg driver: fixed
+  SQL text whose WHERE starts with the scope's and soft delete's conditions, one round trip,
+  no transaction, no session, rows turned directly into msgspec Structs.
+- `ProjectRepository` (Advanced-Alchemy, soft delete, tenant scope) does the writes in the
+  request's session, each a single statement; a conditional change is one
+  `UPDATE ... WHERE version = ... RETURNING`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, func, select, true, update
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
+import asyncpg
+from advanced_alchemy.exceptions import NotFoundError
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.soft_delete import utc_now
-from app.db.tenancy import TenantScopedRepository
+from app.db.soft_delete import not_deleted_sql, utc_now
+from app.db.tenancy import TenantScope, TenantScopedRepository
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
-__all__ = ["ProjectRepository"]
+__all__ = ["ProjectReader", "ProjectRepository"]
 
 # The response's fields, in the order of `schemas.Project`.
 _COLUMNS = (
@@ -32,81 +40,119 @@ _COLUMNS = (
     ProjectModel.updated_at,
 )
 _FIELD_COUNT = len(_COLUMNS)
+_TABLE = "projects"
+_SELECT_LIST = ", ".join(f"{_TABLE}.{column.key}" for column in _COLUMNS)
 
-# (column, descending) pairs. Ties (same timestamp or name) are broken by id, so pages
-# never overlap or skip rows.
-_ORDERINGS: dict[ProjectSort, tuple[tuple[str, bool], ...]] = {
-    ProjectSort.NEWEST: (("created_at", True), ("id", True)),
-    ProjectSort.OLDEST: (("created_at", False), ("id", False)),
-    ProjectSort.NAME: (("name", False), ("id", False)),
-    ProjectSort.NAME_DESC: (("name", True), ("id", True)),
+# Ties (same timestamp or name) are broken by id, so pages never overlap or skip rows.
+# The newest-first order matches the listing indexes column for column.
+_ORDER_SQL: dict[ProjectSort, str] = {
+    ProjectSort.NEWEST: "projects.created_at DESC, projects.id DESC",
+    ProjectSort.OLDEST: "projects.created_at, projects.id",
+    ProjectSort.NAME: "projects.name, projects.id",
+    ProjectSort.NAME_DESC: "projects.name DESC, projects.id DESC",
 }
 
 
-def _ordering(columns: ReadOnlyColumnCollection[str, Any], sort: ProjectSort) -> list[Any]:
-    return [
-        columns[key].desc() if descending else columns[key].asc()
-        for key, descending in _ORDERINGS[sort]
-    ]
+def _contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, with its `%`, `_` and `\\` literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
-def _project(row: Row[Any] | tuple[Any, ...]) -> Project:
-    return Project(*row[:_FIELD_COUNT])
+def _project(row: Sequence[Any]) -> Project:
+    return Project(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
-def _versioned(row: Row[Any]) -> VersionedProject:
+def _versioned(row: Sequence[Any]) -> VersionedProject:
     return VersionedProject(_project(row), row[_FIELD_COUNT])
 
 
+@asynccontextmanager
+async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg driver, outside any transaction, for one statement.
+
+    A lone SELECT is its own consistent snapshot, so there is no BEGIN/COMMIT around it, and
+    the connection goes back to the pool as soon as the rows are read.
+    """
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        try:
+            yield driver
+        except BaseException as error:
+            # SQLAlchemy never sees errors raised here: when the link broke or a statement
+            # was cut off mid-flight (client gone), keep the connection out of the pool.
+            if not isinstance(error, asyncpg.PostgresError) or driver.is_closed():
+                with contextlib.suppress(Exception):
+                    await connection.invalidate()
+            raise
+
+
+class ProjectReader:
+    """The hot reads of one caller's visible projects (no session needed)."""
+
+    def __init__(self, engine: AsyncEngine, scope: TenantScope) -> None:
+        self._engine = engine
+        self._scope = scope
+
+    def _visible(self, params: list[Any]) -> list[str]:
+        """The same rules as `ProjectRepository.visibility_criteria`, as SQL text."""
+        return [*self._scope.sql(_TABLE, params), not_deleted_sql(_TABLE)]
+
+    async def page(
+        self, *, limit: int, offset: int, name_contains: str | None, sort: ProjectSort
+    ) -> tuple[list[Project], int]:
+        """One page of visible projects and the number of all that match.
+
+        One query: the total is an uncorrelated scalar subquery, computed once (an index-only
+        scan of the listing index) and repeated on every row, while only the page's rows are
+        read from the table. Only an empty page past the first needs a second query, for
+        the total.
+        """
+        params: list[Any] = []
+        conditions = self._visible(params)
+        if name_contains:
+            params.append(_contains_pattern(name_contains))
+            conditions.append(f"{_TABLE}.name ILIKE ${len(params)} ESCAPE '\\'")
+        # SQL text from this module's constants only; every value travels as a parameter.
+        where = " AND ".join(conditions)
+        count_sql = f"SELECT count(*) FROM {_TABLE} WHERE {where}"  # noqa: S608
+        params += [limit, offset]
+        page_sql = (
+            f"SELECT {_SELECT_LIST}, ({count_sql}) FROM {_TABLE} WHERE {where} "  # noqa: S608
+            f"ORDER BY {_ORDER_SQL[sort]} LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+        )
+        async with _driver_connection(self._engine) as connection:
+            rows = await connection.fetch(page_sql, *params)
+            if rows:
+                total: int = rows[0][_FIELD_COUNT]
+            elif offset == 0:
+                total = 0
+            else:
+                total = await connection.fetchval(count_sql, *params[:-2])
+        return [_project(row) for row in rows], total
+
+    async def find(self, project_id: UUID) -> VersionedProject | None:
+        params: list[Any] = [project_id]
+        where = " AND ".join([f"{_TABLE}.id = $1", *self._visible(params)])
+        sql = f"SELECT {_SELECT_LIST}, {_TABLE}.version FROM {_TABLE} WHERE {where}"  # noqa: S608
+        async with _driver_connection(self._engine) as connection:
+            row = await connection.fetchrow(sql, *params)
+        return None if row is None else _versioned(row)
+
+
 class ProjectRepository(TenantScopedRepository[ProjectModel]):
+    """Writes (and Advanced-Alchemy's generic methods) within the scope, soft delete on."""
+
     model_type = ProjectModel
 
     def soft_delete_values(self) -> dict[str, Any]:
         # A delete is a change too: any ETag issued before it no longer matches.
         return {**super().soft_delete_values(), "version": ProjectModel.version + 1}
 
-    async def page(
-        self, *, limit: int, offset: int, name_contains: str | None, sort: ProjectSort
-    ) -> tuple[list[Project], int]:
-        """One page of visible projects and the number of all that match, in one query.
-
-        The total is a one-row count that the page is LEFT JOINed to: the count can use an
-        index-only scan, only the page's rows are read from the table, and an offset past
-        the end still returns the total (one row of NULLs).
-        """
-        criteria = self.visibility_criteria()
-        if name_contains:
-            # `autoescape` makes `%`, `_` and the escape character match themselves.
-            criteria.append(ProjectModel.name.icontains(name_contains, autoescape=True))
-        total = select(func.count().label("total")).where(*criteria).subquery("total")
-        rows = (
-            select(*_COLUMNS)
-            .where(*criteria)
-            .order_by(*_ordering(ProjectModel.__table__.c, sort))
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
-        )
-        # The outer ORDER BY repeats the page's: a join does not promise to keep it.
-        statement = (
-            select(*rows.c, total.c.total)
-            .select_from(total.outerjoin(rows, true()))
-            .order_by(*_ordering(rows.c, sort))
-        )
-        result = (await self.session.execute(statement)).all()
-        count: int = result[0][-1]
-        items = [_project(row) for row in result if row[0] is not None]
-        return items, count
-
-    async def find(self, project_id: UUID) -> VersionedProject | None:
-        statement = self.visible(
-            select(*_COLUMNS, ProjectModel.version).where(ProjectModel.id == project_id)
-        )
-        row = (await self.session.execute(statement)).one_or_none()
-        return None if row is None else _versioned(row)
-
     async def version_of(self, project_id: UUID) -> int | None:
-        """The current version of a visible project (to tell 412 from 404 after a miss)."""
+        """The current version of a visible project (to tell 412 from 404 after a miss),
+        read in the session's transaction, after the statement that missed."""
         statement = self.visible(select(ProjectModel.version).where(ProjectModel.id == project_id))
         version: int | None = await self.session.scalar(statement)
         return version
@@ -142,11 +188,7 @@ class ProjectRepository(TenantScopedRepository[ProjectModel]):
             conditions.append(ProjectModel.version.in_(list(expected_versions)))
         statement = (
             self.visible(update(ProjectModel).where(*conditions))
-            .values(
-                **values,
-                version=ProjectModel.version + 1,
-                updated_at=utc_now(),
-            )
+            .values(**values, version=ProjectModel.version + 1, updated_at=utc_now())
             .returning(*_COLUMNS, ProjectModel.version)
             .execution_options(synchronize_session=False)
         )
@@ -158,12 +200,8 @@ class ProjectRepository(TenantScopedRepository[ProjectModel]):
         where = (
             [] if expected_versions is None else [ProjectModel.version.in_(list(expected_versions))]
         )
-        deleted = await self._soft_delete(
-            ProjectModel.id == project_id,
-            *where,
-            auto_commit=None,
-            auto_expunge=None,
-            error_messages=None,
-            execution_options=None,
-        )
-        return bool(deleted)
+        try:
+            await self.delete(project_id, where=where)
+        except NotFoundError:
+            return False
+        return True

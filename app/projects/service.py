@@ -1,7 +1,8 @@
 """Project rules: input normalisation, preconditions (If-Match), not-found vs conflict.
 
-The service is always built around a `ProjectRepository` carrying a `TenantScope`, so
-whatever a method does, it does within the caller's projects.
+`ProjectReads` (list, get) and `ProjectService` (writes, purge) are always built around a
+`TenantScope` (see deps.py), so whatever a method does, it does within the caller's
+projects. Reads need no session; writes run in the request's session and transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from advanced_alchemy.exceptions import NotFoundError
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_412_PRECONDITION_FAILED
 from msgspec import UNSET
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.soft_delete import SoftDeleteService
 from app.db.tenancy import TenantScope
 from app.projects.models import Project as ProjectModel
-from app.projects.repository import ProjectRepository
+from app.projects.repository import ProjectReader, ProjectRepository
 from app.projects.schemas import (
     ProjectCreate,
     ProjectPage,
@@ -30,7 +31,7 @@ from app.projects.schemas import (
     VersionedProject,
 )
 
-__all__ = ["IfMatch", "PreconditionFailedError", "ProjectService", "etag"]
+__all__ = ["IfMatch", "PreconditionFailedError", "ProjectReads", "ProjectService", "etag"]
 
 
 class PreconditionFailedError(HTTPException):
@@ -77,7 +78,34 @@ class IfMatch:
         return cls(versions=frozenset(versions))
 
 
+class ProjectReads:
+    """Listing and fetching the caller's visible projects."""
+
+    def __init__(self, reader: ProjectReader) -> None:
+        self._reader = reader
+
+    @classmethod
+    def for_scope(cls, engine: AsyncEngine, scope: TenantScope) -> ProjectReads:
+        return cls(ProjectReader(engine, scope))
+
+    async def list_projects(
+        self, *, limit: int, offset: int, q: str | None, sort: ProjectSort
+    ) -> ProjectPage:
+        items, total = await self._reader.page(
+            limit=limit, offset=offset, name_contains=q or None, sort=sort
+        )
+        return ProjectPage(items=items, total=total, limit=limit, offset=offset)
+
+    async def get_project(self, project_id: UUID) -> VersionedProject:
+        found = await self._reader.find(project_id)
+        if found is None:
+            raise NotFoundError("project not found")
+        return found
+
+
 class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
+    """Changes to the caller's projects, on Advanced-Alchemy's service and repository."""
+
     repository_type = ProjectRepository
 
     @classmethod
@@ -89,23 +117,10 @@ class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
         """Every tenant's projects: for scheduled jobs such as the purge, never a request."""
         return cls(session=session, scope=TenantScope.every_tenant())
 
-    # -- reads ------------------------------------------------------------------------
-
-    async def list_projects(
-        self, *, limit: int, offset: int, q: str | None, sort: ProjectSort
-    ) -> ProjectPage:
-        items, total = await self.repository.page(
-            limit=limit, offset=offset, name_contains=q or None, sort=sort
-        )
-        return ProjectPage(items=items, total=total, limit=limit, offset=offset)
-
-    async def get_project(self, project_id: UUID) -> VersionedProject:
-        found = await self.repository.find(project_id)
-        if found is None:
-            raise NotFoundError("project not found")
-        return found
-
-    # -- writes -----------------------------------------------------------------------
+    async def _current(self, project_id: UUID) -> VersionedProject:
+        engine = self.repository.session.bind
+        assert isinstance(engine, AsyncEngine)
+        return await ProjectReads.for_scope(engine, self.repository.scope).get_project(project_id)
 
     async def create_project(self, data: ProjectCreate) -> VersionedProject:
         return await self.repository.insert(
@@ -123,7 +138,7 @@ class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
             values["description"] = _clean_description(patch.description)
         if not values:
             # Nothing to change: answer like a read, still honouring the precondition.
-            current = await self.get_project(project_id)
+            current = await self._current(project_id)
             if if_match is not None and not _satisfies(if_match, current.version):
                 raise PreconditionFailedError()
             return current
