@@ -3,9 +3,10 @@ service built on Advanced-Alchemy's, so every read and write path hides deleted 
 
 Opting in: the model inherits `SoftDeleteMixin`, its repository inherits
 `SoftDeleteRepository`, its service `SoftDeleteService`. Nothing else changes for callers:
-`get`, `get_one`, `list`, `list_and_count`, `count`, `exists`, `update`, `update_many` and
-`delete*` of the repository (and the service methods that delegate to them) see only live
-rows, and `delete*` becomes one UPDATE that sets `is_deleted` and `deleted_at`.
+`get`, `get_one(_or_none)`, `get_many(_and_count)` (and the older `list*`), `count`,
+`exists`, `update`, `update_many` and `delete*` of the repository, and the service methods
+that delegate to them, see only live rows, and `delete*` becomes one UPDATE that sets
+`is_deleted` and `deleted_at`.
 
 How: Advanced-Alchemy passes every SELECT, UPDATE and DELETE it builds through the
 repository's `_get_base_stmt` (also a caller's own `statement=`), so overriding that one
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from advanced_alchemy.base import ModelProtocol
 from advanced_alchemy.exceptions import ErrorMessages, wrap_sqlalchemy_exception
@@ -85,10 +86,14 @@ class SoftDeleteMixin:
 
 
 class SoftDeletable(ModelProtocol, Protocol):
-    """What the repository needs from a model: a mapped table with the mixin's columns."""
+    """What the repository needs from a model: a mapped table with the mixin's columns.
 
-    is_deleted: Mapped[bool]
-    deleted_at: Mapped[datetime.datetime | None]
+    `ClassVar[Mapped[...]]` so that any mapped class with those columns matches and the
+    class attributes type as SQL expressions.
+    """
+
+    is_deleted: ClassVar[Mapped[bool]]
+    deleted_at: ClassVar[Mapped[datetime.datetime | None]]
 
 
 SoftDeleteModelT = TypeVar("SoftDeleteModelT", bound=SoftDeletable)

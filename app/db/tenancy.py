@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from advanced_alchemy.exceptions import ErrorMessages, RepositoryError
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
@@ -59,8 +59,8 @@ def _keep_ownership(_mapper: Mapper[Any], _connection: Connection, target: Any) 
 
 
 class TenantOwned(SoftDeletable, Protocol):
-    tenant_id: Mapped[str | None]
-    owner_sub: Mapped[str]
+    tenant_id: ClassVar[Mapped[str | None]]
+    owner_sub: ClassVar[Mapped[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ class TenantScope:
         """Give a new row to this scope's tenant (or to the caller alone) and creator."""
         if self.unrestricted or self.owner_sub is None:
             raise TenantOwnershipError("rows are created for a caller, not for every tenant")
-        # setattr: the protocol types these as `Mapped[...]`, which mypy will not assign to.
+        # setattr: the protocol declares the columns at class level, as the mapping does.
         setattr(row, "tenant_id", self.tenant_id)  # noqa: B010
         setattr(row, "owner_sub", self.owner_sub)  # noqa: B010
 

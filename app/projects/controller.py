@@ -5,9 +5,15 @@ from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import (
+    HTTP_201_CREATED,
+    HTTP_204_NO_CONTENT,
+    HTTP_404_NOT_FOUND,
+    HTTP_412_PRECONDITION_FAILED,
+)
 
 from app.projects.deps import (
     ProjectReadsDependency,
@@ -32,8 +38,15 @@ _COLLECTION = ["/v1/projects", "/projects"]
 
 _ETAG_HEADER = ResponseHeader(
     name="ETag",
+    value='"1"',
     description="The project's version; send it back in If-Match to change it safely.",
     documentation_only=True,
+)
+_NOT_FOUND = ResponseSpec(
+    None, description="No such project among those the caller can see (or it was deleted)."
+)
+_PRECONDITION_FAILED = ResponseSpec(
+    None, description="If-Match no longer matches the project's ETag; nothing was changed."
 )
 IfMatchHeader = Annotated[
     str | None,
@@ -92,13 +105,26 @@ class ProjectController(Controller):
         created = await project_service.create_project(data)
         return _with_etag(created, HTTP_201_CREATED)
 
-    @get(_ITEM, summary="Get a project", response_headers=[_ETAG_HEADER])
+    @get(
+        _ITEM,
+        summary="Get a project",
+        response_headers=[_ETAG_HEADER],
+        responses={HTTP_404_NOT_FOUND: _NOT_FOUND},
+    )
     async def get_project(
         self, project_reads: ProjectReadsDependency, project_id: FromPath[UUID]
     ) -> Response[Project]:
         return _with_etag(await project_reads.get_project(project_id))
 
-    @patch(_ITEM, summary="Change some fields of a project", response_headers=[_ETAG_HEADER])
+    @patch(
+        _ITEM,
+        summary="Change some fields of a project",
+        response_headers=[_ETAG_HEADER],
+        responses={
+            HTTP_404_NOT_FOUND: _NOT_FOUND,
+            HTTP_412_PRECONDITION_FAILED: _PRECONDITION_FAILED,
+        },
+    )
     async def update_project(
         self,
         project_service: ProjectServiceDependency,
@@ -110,7 +136,15 @@ class ProjectController(Controller):
         changed = await project_service.update_project(project_id, data, IfMatch.parse(if_match))
         return _with_etag(changed)
 
-    @delete(_ITEM, summary="Delete a project", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        _ITEM,
+        summary="Delete a project",
+        status_code=HTTP_204_NO_CONTENT,
+        responses={
+            HTTP_404_NOT_FOUND: _NOT_FOUND,
+            HTTP_412_PRECONDITION_FAILED: _PRECONDITION_FAILED,
+        },
+    )
     async def delete_project(
         self,
         project_service: ProjectServiceDependency,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -28,7 +28,7 @@ from app.db.tenancy import TenantScope, TenantScopedRepository
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
-__all__ = ["ProjectReader", "ProjectRepository"]
+__all__ = ["ListingQuery", "ProjectReader", "ProjectRepository"]
 
 # The response's fields, in the order of `schemas.Project`.
 _COLUMNS = (
@@ -88,6 +88,13 @@ async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             raise
 
 
+class ListingQuery(NamedTuple):
+    page_sql: str
+    page_params: list[Any]
+    count_sql: str
+    count_params: list[Any]
+
+
 class ProjectReader:
     """The hot reads of one caller's visible projects (no session needed)."""
 
@@ -99,15 +106,13 @@ class ProjectReader:
         """The same rules as `ProjectRepository.visibility_criteria`, as SQL text."""
         return [*self._scope.sql(_TABLE, params), not_deleted_sql(_TABLE)]
 
-    async def page(
+    def listing_query(
         self, *, limit: int, offset: int, name_contains: str | None, sort: ProjectSort
-    ) -> tuple[list[Project], int]:
-        """One page of visible projects and the number of all that match.
+    ) -> ListingQuery:
+        """The listing's SQL: the page with the total on every row, and the total alone.
 
-        One query: the total is an uncorrelated scalar subquery, computed once (an index-only
-        scan of the listing index) and repeated on every row, while only the page's rows are
-        read from the table. Only an empty page past the first needs a second query, for
-        the total.
+        The total is an uncorrelated scalar subquery, computed once (an index-only scan of
+        the listing index), while only the page's rows are read from the table.
         """
         params: list[Any] = []
         conditions = self._visible(params)
@@ -117,19 +122,28 @@ class ProjectReader:
         # SQL text from this module's constants only; every value travels as a parameter.
         where = " AND ".join(conditions)
         count_sql = f"SELECT count(*) FROM {_TABLE} WHERE {where}"  # noqa: S608
-        params += [limit, offset]
         page_sql = (
             f"SELECT {_SELECT_LIST}, ({count_sql}) FROM {_TABLE} WHERE {where} "  # noqa: S608
-            f"ORDER BY {_ORDER_SQL[sort]} LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+            f"ORDER BY {_ORDER_SQL[sort]} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
+        )
+        return ListingQuery(page_sql, [*params, limit, offset], count_sql, params)
+
+    async def page(
+        self, *, limit: int, offset: int, name_contains: str | None, sort: ProjectSort
+    ) -> tuple[list[Project], int]:
+        """One page of visible projects and the number of all that match, in one query
+        (a second one only for an empty page past the first, to still report the total)."""
+        query = self.listing_query(
+            limit=limit, offset=offset, name_contains=name_contains, sort=sort
         )
         async with _driver_connection(self._engine) as connection:
-            rows = await connection.fetch(page_sql, *params)
+            rows = await connection.fetch(query.page_sql, *query.page_params)
             if rows:
                 total: int = rows[0][_FIELD_COUNT]
             elif offset == 0:
                 total = 0
             else:
-                total = await connection.fetchval(count_sql, *params[:-2])
+                total = await connection.fetchval(query.count_sql, *query.count_params)
         return [_project(row) for row in rows], total
 
     async def find(self, project_id: UUID) -> VersionedProject | None:
