@@ -147,6 +147,39 @@ class SoftDeleteRepository(SQLAlchemyAsyncRepository[SoftDeleteModelT]):
         )
         return self.visible(base)
 
+    async def update_many(
+        self,
+        data: list[SoftDeleteModelT],
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+    ) -> list[SoftDeleteModelT]:
+        """Advanced-Alchemy's bulk update by primary key, skipping rows that are not visible.
+
+        SQLAlchemy cannot sync objects already in the session with a bulk UPDATE that has
+        extra WHERE criteria; the rows RETURNING brings back refresh them instead. Rows
+        that are deleted or out of scope are left alone and not returned.
+        """
+        return await super().update_many(
+            data,
+            auto_commit=auto_commit,
+            auto_expunge=auto_expunge,
+            error_messages=error_messages,
+            load=load,
+            execution_options={
+                **(execution_options or {}),
+                "synchronize_session": None,
+                "populate_existing": True,
+            },
+            uniquify=uniquify,
+            bind_group=bind_group,
+        )
+
     # -- soft delete --------------------------------------------------------------------
 
     def soft_delete_values(self) -> dict[str, Any]:
