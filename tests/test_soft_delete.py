@@ -290,19 +290,34 @@ async def test_purge_removes_only_rows_deleted_long_enough_ago(
     assert (await stored(session, live))["is_deleted"] is False
     assert await stored(session, elsewhere) is not None
 
-    # The scheduled job's service covers every tenant.
-    maintenance = ProjectService.for_maintenance(session)
-    assert await maintenance.purge_deleted_projects(30) >= 1
-    assert await stored(session, elsewhere) is None
-    assert await stored(session, recent) is not None
-    assert await stored(session, live) is not None
-
     # Zero days: everything already deleted goes.
     assert await service.purge_deleted_projects(0) == 1
     assert await stored(session, recent) is None
     assert await stored(session, live) is not None
     with pytest.raises(ValueError, match="negative"):
         await service.purge_deleted_projects(-1)
+
+
+async def test_the_scheduled_purge_covers_every_tenant_and_commits(engine: AsyncEngine) -> None:
+    first = TenantScope(tenant_id=f"t-{uuid.uuid4().hex[:12]}", owner_sub="member-1")
+    second = TenantScope(tenant_id=None, owner_sub=f"loner-{uuid.uuid4().hex[:8]}")
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        (old_first,) = await add_projects(setup, first, "old")
+        old_second, fresh = await add_projects(setup, second, "old", "fresh")
+        await ProjectRepository(session=setup, scope=first).delete(old_first)
+        await ProjectRepository(session=setup, scope=second).delete_many([old_second, fresh])
+        for project_id in (old_first, old_second):
+            await age_deletion(setup, project_id, 45)
+        await setup.commit()
+
+    async with AsyncSession(engine) as job_session:
+        purged = await ProjectService.for_maintenance(job_session).purge_deleted_projects(30)
+    assert purged >= 2  # other tests' leftovers may be old enough too
+
+    async with AsyncSession(engine) as check:
+        assert await stored(check, old_first) is None
+        assert await stored(check, old_second) is None
+        assert (await stored(check, fresh))["is_deleted"] is True
 
 
 # -- tenant scope ---------------------------------------------------------------------

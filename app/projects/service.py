@@ -114,8 +114,11 @@ class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
 
     @classmethod
     def for_maintenance(cls, session: AsyncSession) -> ProjectService:
-        """Every tenant's projects: for scheduled jobs such as the purge, never a request."""
-        return cls(session=session, scope=TenantScope.every_tenant())
+        """Every tenant's projects, for scheduled jobs such as the purge (never a request).
+
+        It commits its own work, as a job has no request cycle to do it.
+        """
+        return cls(session=session, scope=TenantScope.every_tenant(), auto_commit=True)
 
     async def _current(self, project_id: UUID) -> VersionedProject:
         engine = self.repository.session.bind
@@ -162,8 +165,12 @@ class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
     # -- maintenance ------------------------------------------------------------------
 
     async def purge_deleted_projects(self, older_than_days: int) -> int:
-        """Permanently remove projects soft-deleted more than `older_than_days` days ago
-        (within this service's scope; the cron uses `for_maintenance`). Returns the count."""
+        """Permanently remove projects soft-deleted more than `older_than_days` days ago,
+        within this service's scope, and return how many went.
+
+        The cron: `await ProjectService.for_maintenance(session).purge_deleted_projects(
+        settings.purge_deleted_after_days)` (every tenant, committed).
+        """
         if older_than_days < 0:
             raise ValueError("older_than_days must not be negative")
         return await self.purge_deleted(datetime.timedelta(days=older_than_days))
