@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
+from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
 from app.db import build_sqlalchemy_plugin
 from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            ChildrenController,
             openapi_json,
         ],
         plugins=[
