@@ -11,6 +11,7 @@ from litestar.config.cors import CORSConfig
 from app.auth.plugin import KeycloakAuthPlugin
 from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
+from app.content.controller import ContentController
 from app.db import build_sqlalchemy_plugin
 from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             CurrentUserController,
             ChildrenController,
+            ContentController,
             openapi_json,
         ],
         plugins=[
