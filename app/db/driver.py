@@ -10,18 +10,45 @@ anything needing a transaction across statements belongs in a session.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["driver_connection"]
+
+# Server errors after which the session is gone (lost link, server shutting down); any
+# other PostgresError is an answer to the statement and leaves the connection usable.
+_FATAL_SERVER_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def _connection_is_spoiled(driver: Any, error: BaseException) -> bool:
+    if isinstance(error, asyncpg.PostgresError) and not isinstance(error, _FATAL_SERVER_ERRORS):
+        return bool(driver.is_closed())
+    # Lost links, protocol errors and cancelled statements (a client that went away):
+    # the connection's state is unknown.
+    return True
 
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """Yield the pooled connection's `asyncpg.Connection` (not inside a transaction)."""
     async with engine.connect() as connection:
-        fairy = await connection.get_raw_connection()
-        yield fairy.driver_connection
+        driver = (await connection.get_raw_connection()).driver_connection
+        try:
+            yield driver
+        except BaseException as error:
+            # SQLAlchemy never sees errors raised here, so it cannot know the connection
+            # died: tell the pool not to hand it out again.
+            if _connection_is_spoiled(driver, error):
+                with contextlib.suppress(Exception):
+                    await connection.invalidate()
+            raise
