@@ -47,13 +47,13 @@ def sub_of(client: TestClient[Litestar], headers: Headers) -> str:
 
 
 @pytest.fixture
-def parent(issuer: devstack.IssuerInfo) -> Headers:
-    return new_parent(issuer)
+def parent(issuer: devstack.IssuerInfo, client: TestClient[Litestar]) -> Headers:
+    return new_parent(issuer, client)
 
 
 @pytest.fixture
-def other_parent(issuer: devstack.IssuerInfo) -> Headers:
-    return new_parent(issuer)
+def other_parent(issuer: devstack.IssuerInfo, client: TestClient[Litestar]) -> Headers:
+    return new_parent(issuer, client)
 
 
 # --- upsert matrix ---------------------------------------------------------------------
