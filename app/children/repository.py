@@ -27,9 +27,10 @@ _OWNED_BY_CALLER = "c.id = $1 AND c.owner_sub = $2"
 # For statements that combine the ownership check with other work (the content queries):
 # a CTE `child(id, age, interest_keys)` that holds the caller's child or no row at all.
 # $3 is today's UTC date; `interest_keys` are the interests lower-cased, for matching tags.
-OWNED_CHILD_CTE = f"""child AS (
+# MATERIALIZED: work out age and keys once, not again for every catalog row compared.
+OWNED_CHILD_CTE = f"""child AS MATERIALIZED (
     SELECT c.id,
-           extract(year FROM age($3::date, c.birthday))::int AS age,
+           extract(year FROM age($3::date::timestamp, c.birthday::timestamp))::int AS age,
            ARRAY(SELECT lower(interest) FROM unnest(c.interests) AS interest) AS interest_keys
     FROM children AS c
     WHERE {_OWNED_BY_CALLER}
