@@ -1,7 +1,8 @@
-"""Today's date, injectable: anything that depends on "today" asks for the `today` dependency.
+"""Today's date, from a clock kept in app state so that tests can replace it.
 
 The date is UTC, so a child's age and daily picks change at the same instant for every
-client. Tests replace `app.state.clock` to move through days without waiting.
+client. Tests set `app.state.clock` to a `FixedClock` to move through days without
+waiting; without one the system clock is used.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Protocol
 
 from litestar.datastructures import State
 
-__all__ = ["CLOCK_STATE_KEY", "Clock", "FixedClock", "SystemClock", "provide_today"]
+__all__ = ["CLOCK_STATE_KEY", "Clock", "FixedClock", "SystemClock", "utc_today"]
 
 CLOCK_STATE_KEY = "clock"
 
@@ -40,7 +41,7 @@ class FixedClock:
 _SYSTEM_CLOCK = SystemClock()
 
 
-def provide_today(state: State) -> dt.date:
+def utc_today(state: State) -> dt.date:
     """The UTC date of the request, from `app.state.clock` when one is set."""
     clock: Clock = state.get(CLOCK_STATE_KEY) or _SYSTEM_CLOCK
     return clock.today()

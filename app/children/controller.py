@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Any
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
@@ -12,15 +12,9 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.auth import Caller
-from app.children.deps import (
-    ChildAccess,
-    child_from_path,
-    provide_child_service,
-    provide_owned_child,
-)
+from app.children.deps import ChildAccess, child_from_path, child_service, provide_owned_child
 from app.children.schemas import Child, ChildUpsert
-from app.children.service import ChildService
-from app.clock import provide_today
+from app.clock import utc_today
 
 __all__ = ["ChildrenController"]
 
@@ -29,18 +23,14 @@ class ChildrenController(Controller):
     path = "/v1/children"
     tags = ["children"]
     dependencies = {
-        "children": Provide(provide_child_service, sync_to_thread=False),
         "child": Provide(child_from_path, sync_to_thread=False),
         "owned_child": Provide(provide_owned_child),
-        "today": Provide(provide_today, sync_to_thread=False),
     }
 
     @get("/", summary="Your children")
-    async def list_children(
-        self, caller: Caller, children: NamedDependency[ChildService]
-    ) -> list[Child]:
+    async def list_children(self, caller: Caller, request: Request[Any, Any, Any]) -> list[Child]:
         """Every child of the signed-in parent, oldest entry first."""
-        return await children.list(caller.sub)
+        return await child_service(request.app).list(caller.sub)
 
     @post(
         "/",
@@ -54,17 +44,14 @@ class ChildrenController(Controller):
         },
     )
     async def upsert_child(
-        self,
-        data: JSONBody[ChildUpsert],
-        caller: Caller,
-        children: NamedDependency[ChildService],
-        today: NamedDependency[dt.date],
+        self, data: JSONBody[ChildUpsert], caller: Caller, request: Request[Any, Any, Any]
     ) -> Response[Child]:
         """Without `id`, or with an unused one: create (201). With the id of one of your
         children: replace every field (200); omitted `interests` become `[]` and an
         omitted `avatar` becomes `null`. With someone else's child's id: 404, nothing
         changed."""
-        child, created = await children.upsert(data, caller.sub, today)
+        app = request.app
+        child, created = await child_service(app).upsert(data, caller.sub, utc_today(app.state))
         return Response(child, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/{child_id:str}", summary="One of your children", raises=[NotFoundException])
@@ -74,7 +61,7 @@ class ChildrenController(Controller):
 
     @delete("/{child_id:str}", summary="Delete one of your children", raises=[NotFoundException])
     async def delete_child(
-        self, child: NamedDependency[ChildAccess], children: NamedDependency[ChildService]
+        self, child: NamedDependency[ChildAccess], request: Request[Any, Any, Any]
     ) -> None:
         """204 when deleted; 404 when the child does not exist or is not yours."""
-        await children.delete(child.child_id, child.owner_sub)
+        await child_service(request.app).delete(child.child_id, child.owner_sub)

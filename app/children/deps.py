@@ -6,29 +6,34 @@ written once, in `app.children.repository`): `owned_child` reads the child with 
 query, `DELETE` deletes with it, and the content endpoints join it into their own query,
 so checking ownership never costs an extra database round trip. No row means "not yours
 or not there": 404 either way.
+
+Dependencies here form a chain (caller -> child -> owned_child) and services are built
+from the app, so Litestar resolves them one after another instead of spawning a task
+group per level (see `app.db.driver.app_engine`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
+from litestar import Litestar, Request
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import PathParameter, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import Caller
 from app.children.repository import ChildRepository
 from app.children.schemas import CHILD_ID_PATTERN, Child
 from app.children.service import ChildService
+from app.db.driver import app_engine
 
 __all__ = [
     "ChildAccess",
     "child_from_path",
     "child_from_query",
-    "provide_child_service",
+    "child_service",
     "provide_owned_child",
 ]
 
@@ -73,12 +78,13 @@ def child_from_query(
     return _access(childId, caller.sub)
 
 
-def provide_child_service(db_engine: NamedDependency[AsyncEngine]) -> ChildService:
-    return ChildService(ChildRepository(db_engine))
+def child_service(app: Litestar) -> ChildService:
+    """A ChildService on the app's engine (two tiny objects; built per request)."""
+    return ChildService(ChildRepository(app_engine(app)))
 
 
 async def provide_owned_child(
-    child: NamedDependency[ChildAccess], children: NamedDependency[ChildService]
+    child: NamedDependency[ChildAccess], request: Request[Any, Any, Any]
 ) -> Child:
     """`owned_child`: the caller's child itself, read in one query, or 404."""
-    return await children.get(child.child_id, child.owner_sub)
+    return await child_service(request.app).get(child.child_id, child.owner_sub)

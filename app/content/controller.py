@@ -6,17 +6,15 @@ Query parameters are named in the handlers exactly as clients send them (`childI
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Litestar, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import QueryParameter
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.children.deps import ChildAccess, child_from_query
-from app.clock import provide_today
+from app.clock import utc_today
 from app.content.repository import ContentRepository
 from app.content.schemas import (
     Affirmation,
@@ -27,20 +25,21 @@ from app.content.schemas import (
     Subject,
 )
 from app.content.service import ContentService
+from app.db.driver import app_engine
 
 __all__ = ["ContentController"]
 
 
-def provide_content_service(db_engine: NamedDependency[AsyncEngine]) -> ContentService:
-    return ContentService(ContentRepository(db_engine))
+def content_service(app: Litestar) -> ContentService:
+    """A ContentService on the app's engine, built per request (see app/db/driver.py)."""
+    return ContentService(ContentRepository(app_engine(app)))
 
 
 # 400: missing `childId` or a bad filter value; 404: not one of your children.
 RAISES = [ValidationException, NotFoundException]
 
 Child = NamedDependency[ChildAccess]
-Content = NamedDependency[ContentService]
-Today = NamedDependency[dt.date]
+AnyRequest = Request[Any, Any, Any]
 
 
 class ContentController(Controller):
@@ -49,28 +48,23 @@ class ContentController(Controller):
 
     path = "/v1"
     tags = ["content"]
-    dependencies = {
-        "child": Provide(child_from_query, sync_to_thread=False),
-        "content": Provide(provide_content_service, sync_to_thread=False),
-        "today": Provide(provide_today, sync_to_thread=False),
-    }
+    # The only injected value besides the caller; the service and today's date come
+    # from the app, which keeps dependency resolution a simple chain.
+    dependencies = {"child": Provide(child_from_query, sync_to_thread=False)}
 
     @get("/affirmations", summary="Affirmations for a child", raises=RAISES)
-    async def list_affirmations(
-        self, child: Child, content: Content, today: Today
-    ) -> list[Affirmation]:
-        return await content.affirmations(child, today)
+    async def list_affirmations(self, child: Child, request: AnyRequest) -> list[Affirmation]:
+        return await content_service(request.app).affirmations(child, utc_today(request.app.state))
 
     @get("/subjects", summary="Flashcard subjects for a child", raises=RAISES)
-    async def list_subjects(self, child: Child, content: Content, today: Today) -> list[Subject]:
-        return await content.subjects(child, today)
+    async def list_subjects(self, child: Child, request: AnyRequest) -> list[Subject]:
+        return await content_service(request.app).subjects(child, utc_today(request.app.state))
 
     @get("/flashcards", summary="Flashcards for a child", raises=RAISES)
     async def list_flashcards(
         self,
         child: Child,
-        content: Content,
-        today: Today,
+        request: AnyRequest,
         subjectId: Annotated[
             str | None, QueryParameter(description="Only this subject's cards; unknown id: 404")
         ] = None,
@@ -79,23 +73,26 @@ class ContentController(Controller):
         ] = None,
     ) -> list[Flashcard]:
         """Cards are grouped by subject, then easy, medium, hard, after interest matches."""
-        return await content.flashcards(child, today, subjectId, difficulty)
+        return await content_service(request.app).flashcards(
+            child, utc_today(request.app.state), subjectId, difficulty
+        )
 
     @get("/chores/daily", summary="Today's chores for a child", raises=RAISES)
-    async def list_daily_chores(self, child: Child, content: Content, today: Today) -> list[Chore]:
+    async def list_daily_chores(self, child: Child, request: AnyRequest) -> list[Chore]:
         """Five chores, up to three from the child's interests: the same all (UTC) day,
         a new set the next day."""
-        return await content.daily_chores(child, today)
+        return await content_service(request.app).daily_chores(child, utc_today(request.app.state))
 
     @get("/outdoor/activities", summary="Outdoor activities for a child", raises=RAISES)
     async def list_outdoor_activities(
         self,
         child: Child,
-        content: Content,
-        today: Today,
+        request: AnyRequest,
         isDaily: Annotated[
             bool,
             QueryParameter(description="true: today's three picks (the same all UTC day)"),
         ] = False,
     ) -> list[OutdoorActivity]:
-        return await content.outdoor_activities(child, today, daily=isDaily)
+        return await content_service(request.app).outdoor_activities(
+            child, utc_today(request.app.state), daily=isDaily
+        )
