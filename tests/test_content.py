@@ -11,8 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ import devstack
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.content.service import DAILY_CHORES, DAILY_OUTDOOR_ACTIVITIES
+from app.db.driver import app_engine
 from db.catalog_loader import CATALOG_DIR, CATALOG_TABLES, TableLoad, load_catalog
 from tests.support.family import Headers, create_child, frozen_today, new_parent
 from tests.support.processes import REPO_ROOT
@@ -465,6 +469,68 @@ def test_unknown_difficulty_is_400_naming_it(
     )
     assert response.status_code == 400
     assert [item["key"] for item in response.json()["extra"]] == ["difficulty"]
+
+
+# --- round trips ----------------------------------------------------------------------
+
+# What the pool's pre-ping sends on checkout (foundation setting), not our statements.
+PING_STATEMENTS = {"BEGIN;", ";", "ROLLBACK;"}
+
+
+@contextmanager
+def statements_sent(client: TestClient[Litestar]) -> Iterator[list[str]]:
+    """Record every statement the app's pooled connections send while the block runs."""
+    statements: list[str] = []
+    connections: list[Any] = []
+
+    def record(logged: Any) -> None:
+        if logged.query not in PING_STATEMENTS:
+            statements.append(logged.query)
+
+    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(record)
+        connections.append(driver)
+
+    pool = app_engine(client.app).sync_engine.pool
+    event.listen(pool, "checkout", on_checkout)
+    try:
+        yield statements
+        # Loggers run on the app's event loop just after the statement; let them finish.
+        time.sleep(0.2)
+    finally:
+        event.remove(pool, "checkout", on_checkout)
+        for driver in connections:
+            driver.remove_query_logger(record)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/affirmations",
+        "/v1/subjects",
+        "/v1/flashcards?subjectId=math&difficulty=easy",
+        "/v1/chores/daily",
+        "/v1/outdoor/activities?isDaily=true",
+    ],
+)
+def test_a_content_request_is_one_statement_with_the_ownership_check(
+    client: TestClient[Litestar], parent: Headers, today: dt.date, path: str
+) -> None:
+    child = create_child(client, parent, age=7, today=today)
+    separator = "&" if "?" in path else "?"
+    for child_id in (child["id"], "somebody-elses"):
+        with statements_sent(client) as statements:
+            response = client.get(f"{path}{separator}childId={child_id}", headers=parent)
+        assert response.status_code in (200, 404)
+        assert len(statements) == 1, statements
+        assert "owner_sub" in statements[0]
+
+
+def test_listing_children_is_one_statement(client: TestClient[Litestar], parent: Headers) -> None:
+    with statements_sent(client) as statements:
+        assert client.get("/v1/children", headers=parent).status_code == 200
+    assert len(statements) == 1, statements
 
 
 # --- documentation ---------------------------------------------------------------------
