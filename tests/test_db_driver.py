@@ -25,9 +25,8 @@ async def test_a_dead_connection_is_not_returned_to_the_pool(
                 await db.execute("SELECT pg_terminate_backend($1)", first_pid)
                 await connection.fetchval("SELECT 1")
 
-        # Which error depends on timing: the shutdown notice, a closed socket, a bad state.
-        lost = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
-        with pytest.raises(lost):
+        # Whatever asyncpg noticed first, the caller sees one "link broke" error (503).
+        with pytest.raises(ConnectionResetError):
             await query_after_the_server_drops_us()
         async with driver_connection(engine) as connection:
             assert connection.get_server_pid() != first_pid

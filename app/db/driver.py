@@ -67,9 +67,14 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
         try:
             yield driver
         except BaseException as error:
+            if not _connection_is_spoiled(driver, error):
+                raise
             # SQLAlchemy never sees errors raised here, so it cannot know the connection
             # died: tell the pool not to hand it out again.
-            if _connection_is_spoiled(driver, error):
-                with contextlib.suppress(Exception):
-                    await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            if isinstance(error, Exception) and not isinstance(error, OSError):
+                # One exception type for "the link broke", whatever asyncpg noticed first
+                # (app/errors.py answers it with 503, not 500).
+                raise ConnectionResetError("lost the database connection") from error
             raise
