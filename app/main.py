@@ -9,7 +9,9 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
+from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
+from app.content.controller import ContentController
 from app.db import build_sqlalchemy_plugin
 from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
@@ -33,6 +35,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            ChildrenController,
+            ContentController,
             ProjectController,
             openapi_json,
         ],
