@@ -139,7 +139,16 @@ class OfflineScalarRenderPlugin(ScalarRenderPlugin):
         )
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        options = {"url": self.get_openapi_json_route(request), "withDefaultFonts": False}
+        options = {
+            "url": self.get_openapi_json_route(request),
+            # Nothing that calls Scalar's servers: no web fonts, telemetry, AI agent or
+            # "open in client" links; the page stays about this API.
+            "withDefaultFonts": False,
+            "telemetry": False,
+            "agent": {"disabled": True},
+            "hideClientButton": True,
+            "showDeveloperTools": "never",
+        }
         script = f"Scalar.createApiReference('#scalar', {json.dumps(options)});"
         return _page(
             openapi_schema["info"]["title"],
