@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -90,13 +91,20 @@ def _summary(tried: int, counts: dict[str, Counter[int]], report: dict[str, Any]
     return "\n".join(lines)
 
 
+@pytest.fixture
+def report_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: a concurrent pytest run may prune it during a long run.
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as folder:
+        yield Path(folder)
+
+
 def test_every_operation_survives_fuzzing(
-    live_api: str, token: Callable[[str], str], tmp_path: Path
+    live_api: str, token: Callable[[str], str], report_dir: Path
 ) -> None:
     tried = operations(fetch_document(live_api))
     assert tried, "the OpenAPI document lists no operations"
     max_time = _max_time()
-    report_path, har_path = tmp_path / "fuzz.json", tmp_path / "fuzz.har"
+    report_path, har_path = report_dir / "fuzz.json", report_dir / "fuzz.har"
     command = [
         str(Path(sys.executable).parent / "st"),
         "run",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -38,8 +39,13 @@ TRAFFIC_WORKERS = 4
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrivatePostgres, str]]:
-    with private_services(tmp_path_factory.mktemp("faults")) as found:
+def services() -> Iterator[tuple[PrivatePostgres, str]]:
+    # Not under pytest's tmp_path: a concurrent pytest run prunes old base folders, which
+    # would delete a running server's data directory.
+    with (
+        tempfile.TemporaryDirectory(prefix="faults-") as state_dir,
+        private_services(Path(state_dir)) as found,
+    ):
         yield found
 
 
@@ -130,16 +136,18 @@ async def test_postgres_restart_under_traffic_fails_fast_and_recovers(
                 asyncio.create_task(_traffic(http, probes, headers, samples, stop, n))
                 for n in range(TRAFFIC_WORKERS)
             ]
-            await asyncio.sleep(1.0)
-            await asyncio.to_thread(postgres.stop)
-            down_from = time.monotonic()
-            await asyncio.sleep(OUTAGE_S)
-            down_until = time.monotonic()
-            await asyncio.to_thread(postgres.start)
-            recovered_after = await _wait_ready(http, RECOVERY_DEADLINE_S)
-            await asyncio.sleep(1.0)
-            stop.set()
-            await asyncio.gather(*workers)
+            try:
+                await asyncio.sleep(1.0)
+                await asyncio.to_thread(postgres.stop)
+                down_from = time.monotonic()
+                await asyncio.sleep(OUTAGE_S)
+                down_until = time.monotonic()
+                await asyncio.to_thread(postgres.start)
+                recovered_after = await _wait_ready(http, RECOVERY_DEADLINE_S)
+                await asyncio.sleep(1.0)
+            finally:
+                stop.set()
+                await asyncio.gather(*workers)
             after = {
                 str(op): (await http.get(op.path, headers=headers)).status_code for op in probes
             }

@@ -41,15 +41,20 @@ class PrivatePostgres:
         return None if owner == pwd.getpwuid(os.getuid()).pw_name else owner
 
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(
+        result = subprocess.run(
             [_pg_ctl(), "-D", str(self.pgdata), "-w", "-t", "30", *args],
             user=self._owner,
-            check=True,
+            check=False,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            capture_output=True,
+            text=True,
             timeout=60,
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"pg_ctl {' '.join(args)} failed ({result.returncode}): "
+                f"{(result.stdout + result.stderr).strip()[-1000:]}"
+            )
 
     def stop(self) -> None:
         """Fast shutdown: open connections are cut, as when a server restarts or fails over."""
