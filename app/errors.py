@@ -17,6 +17,7 @@ from advanced_alchemy.exceptions import (
     NotFoundError,
     RepositoryError,
 )
+from asyncpg.exceptions import DataError as AsyncpgDataError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -29,6 +30,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -71,6 +73,19 @@ def _is_outage(exc: BaseException) -> str | None:
     return None
 
 
+def _is_bad_value(exc: BaseException) -> bool:
+    """PostgreSQL (or the driver, before sending) refused a value as data: out of range for
+    its column type, malformed for it, too long. Such values come from the request."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SQLDataError):
+            return True
+        if isinstance(seen, AsyncpgDataError):  # its subclasses are SQLSTATE class 22
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _http_exception(
     request: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, Any]]:
@@ -105,6 +120,15 @@ def _repository_error(
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if _is_bad_value(exc):
+        # A safety net for a parameter a handler forgot to bound (e.g. an offset beyond
+        # bigint): the client sent it, so it is a 400, not a server error.
+        logger.warning(
+            "value refused by the database on %s %s: %r", request.method, request.url.path, exc
+        )
+        return error_response(
+            HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
+        )
     service = _is_outage(exc)
     if service is not None:
         logger.warning(

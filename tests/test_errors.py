@@ -73,5 +73,34 @@ def test_server_errors_hide_their_details(
     assert any(record.exc_info for record in caplog.records)
 
 
+@pytest.fixture
+def bad_value_client() -> TestClient[Litestar]:
+    @get("/v1/huge-offset")
+    async def huge_offset(db_session: NamedDependency[AsyncSession]) -> None:
+        # The driver refuses to encode it: beyond bigint.
+        await db_session.execute(text("SELECT 1 OFFSET :n"), {"n": 10**30})
+
+    @get("/v1/not-a-number")
+    async def not_a_number(db_session: NamedDependency[AsyncSession]) -> None:
+        # PostgreSQL refuses it: SQLSTATE class 22 (data exception).
+        await db_session.execute(text("SELECT CAST(CAST(:n AS text) AS integer)"), {"n": "x"})
+
+    app = create_app(load_settings())
+    app.register(huge_offset)
+    app.register(not_a_number)
+    return TestClient(app)
+
+
+@pytest.mark.parametrize("path", ["/v1/huge-offset", "/v1/not-a-number"])
+def test_values_the_database_refuses_are_400_not_500(
+    bad_value_client: TestClient[Litestar], auth: Callable[[str], dict[str, str]], path: str
+) -> None:
+    with bad_value_client as client:
+        response = client.get(path, headers=auth("alice"))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "A value in the request is out of range or malformed"
+    _assert_clean(response.text)
+
+
 def test_exception_handlers_cover_everything() -> None:
     assert Exception in exception_handlers
