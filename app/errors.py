@@ -73,19 +73,6 @@ def _is_outage(exc: BaseException) -> str | None:
     return None
 
 
-def _is_bad_value(exc: BaseException) -> bool:
-    """PostgreSQL (or the driver, before sending) refused a value as data: out of range for
-    its column type, malformed for it, too long. Such values come from the request."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, SQLDataError):
-            return True
-        if isinstance(seen, AsyncpgDataError):  # its subclasses are SQLSTATE class 22
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _http_exception(
     request: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, Any]]:
@@ -119,16 +106,20 @@ def _repository_error(
     return _unexpected(request, exc)
 
 
+def _is_bad_value(exc: BaseException) -> bool:
+    """PostgreSQL (or the driver, before sending) refused a value as data: out of range for
+    its column type, malformed for it, too long. Such values come from the request."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SQLDataError):
+            return True
+        if isinstance(seen, AsyncpgDataError):  # its subclasses are SQLSTATE class 22
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if _is_bad_value(exc):
-        # A safety net for a parameter a handler forgot to bound (e.g. an offset beyond
-        # bigint): the client sent it, so it is a 400, not a server error.
-        logger.warning(
-            "value refused by the database on %s %s: %r", request.method, request.url.path, exc
-        )
-        return error_response(
-            HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
-        )
     service = _is_outage(exc)
     if service is not None:
         logger.warning(
@@ -138,6 +129,15 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
             HTTP_503_SERVICE_UNAVAILABLE,
             f"Service temporarily unavailable: {service} is not answering",
             headers={"Retry-After": "5"},
+        )
+    if _is_bad_value(exc):
+        # A safety net for a parameter a handler forgot to bound (e.g. an offset beyond
+        # bigint): the client sent it, so it is a 400, not a server error.
+        logger.warning(
+            "value refused by the database on %s %s: %r", request.method, request.url.path, exc
+        )
+        return error_response(
+            HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
         )
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
