@@ -18,6 +18,11 @@ from advanced_alchemy.exceptions import (
     RepositoryError,
 )
 from asyncpg.exceptions import DataError as AsyncpgDataError
+from asyncpg.exceptions import (
+    InsufficientResourcesError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+)
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -66,6 +71,13 @@ def _is_outage(exc: BaseException) -> str | None:
         if isinstance(seen, PoolTimeoutError | OSError | asyncio.TimeoutError):
             return "the database"
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return "the database"
+        # SQLSTATE classes 08 (connection), 53 (too many connections, out of memory or
+        # disk) and 57 (starting up, shutting down, admin shutdown, statement cancelled):
+        # the server cannot serve right now; a retry soon may succeed.
+        if isinstance(
+            seen, PostgresConnectionError | InsufficientResourcesError | OperatorInterventionError
+        ):
             return "the database"
         if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
             return "the database"

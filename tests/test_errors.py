@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import asyncpg
 import pytest
 from litestar import Litestar, get
 from litestar.di import NamedDependency
@@ -99,6 +100,32 @@ def test_values_the_database_refuses_are_400_not_500(
         response = client.get(path, headers=auth("alice"))
     assert response.status_code == 400
     assert response.json()["detail"] == "A value in the request is out of range or malformed"
+    _assert_clean(response.text)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator"),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_postgres_restarting_or_overloaded_is_503(
+    auth: Callable[[str], dict[str, str]], error: Exception
+) -> None:
+    # Seen by the PostgreSQL restart gate (tests/test_faults.py) as 500s before.
+    @get("/v1/db-busy", sync_to_thread=False)
+    def db_busy() -> None:
+        raise error
+
+    app = create_app(load_settings())
+    app.register(db_busy)
+    with TestClient(app) as client:
+        response = client.get("/v1/db-busy", headers=auth("alice"))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
     _assert_clean(response.text)
 
 

@@ -46,7 +46,15 @@ def _broken(document: dict[str, Any]) -> dict[str, Any]:
         if method in check_ts_client.METHODS
     ]
     del operations[0]["operationId"]
-    operations[-1]["responses"]["200"]["content"]["application/json"]["schema"] = {}
+    json_bodies = [
+        media
+        for operation in operations
+        for status, response in operation.get("responses", {}).items()
+        if status.startswith("2")
+        for kind, media in response.get("content", {}).items()
+        if kind == "application/json"
+    ]
+    json_bodies[-1]["schema"] = {}
     for schema in broken["components"]["schemas"].values():  # every field renamed
         schema["properties"] = {
             f"{name}_renamed": value for name, value in schema.get("properties", {}).items()
