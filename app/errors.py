@@ -109,6 +109,8 @@ def _repository_error(
 ) -> Response[dict[str, Any]]:
     if isinstance(exc, NotFoundError):
         return error_response(HTTP_404_NOT_FOUND, "Not found")
+    if _is_bad_value(exc):  # Advanced-Alchemy reports these as integrity errors (409)
+        return _bad_value(request, exc)
     if isinstance(exc, DuplicateKeyError):
         return error_response(HTTP_409_CONFLICT, "A record with the same key already exists")
     if isinstance(exc, ForeignKeyError):
@@ -131,6 +133,17 @@ def _is_bad_value(exc: BaseException) -> bool:
     return False
 
 
+def _bad_value(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # A safety net for input a handler did not validate (an offset beyond bigint, a NUL
+    # character in text): the client sent it, so it is a 400, not a server error.
+    logger.warning(
+        "value refused by the database on %s %s: %r", request.method, request.url.path, exc
+    )
+    return error_response(
+        HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     service = _is_outage(exc)
     if service is not None:
@@ -143,14 +156,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
             headers={"Retry-After": "5"},
         )
     if _is_bad_value(exc):
-        # A safety net for a parameter a handler forgot to bound (e.g. an offset beyond
-        # bigint): the client sent it, so it is a 400, not a server error.
-        logger.warning(
-            "value refused by the database on %s %s: %r", request.method, request.url.path, exc
-        )
-        return error_response(
-            HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
-        )
+        return _bad_value(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
 

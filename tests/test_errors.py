@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import asyncpg
 import pytest
+from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
 from litestar import Litestar, get
 from litestar.di import NamedDependency
 from litestar.testing import TestClient
@@ -86,13 +87,20 @@ def bad_value_client() -> TestClient[Litestar]:
         # PostgreSQL refuses it: SQLSTATE class 22 (data exception).
         await db_session.execute(text("SELECT CAST(CAST(:n AS text) AS integer)"), {"n": "x"})
 
+    @get("/v1/nul-in-text")
+    async def nul_in_text(db_session: NamedDependency[AsyncSession]) -> None:
+        # PostgreSQL text cannot hold NUL; Advanced-Alchemy wraps such errors itself.
+        with wrap_sqlalchemy_exception():
+            await db_session.execute(text("SELECT CAST(:s AS text)"), {"s": "a\x00b"})
+
     app = create_app(load_settings())
     app.register(huge_offset)
     app.register(not_a_number)
+    app.register(nul_in_text)
     return TestClient(app)
 
 
-@pytest.mark.parametrize("path", ["/v1/huge-offset", "/v1/not-a-number"])
+@pytest.mark.parametrize("path", ["/v1/huge-offset", "/v1/not-a-number", "/v1/nul-in-text"])
 def test_values_the_database_refuses_are_400_not_500(
     bad_value_client: TestClient[Litestar], auth: Callable[[str], dict[str, str]], path: str
 ) -> None:
