@@ -276,7 +276,29 @@ def document_error_responses(app: Litestar) -> None:
                 responses.setdefault("403", _FORBIDDEN)
             if "{" in path:
                 responses.setdefault("404", _NOT_FOUND)
+            for status, response in responses.items():
+                if status[:1] in {"4", "5"} and isinstance(response, OpenAPIResponse):
+                    _use_error_schema(response)
             operation.responses = responses
+
+
+def _is_error_shape(schema: Schema | Reference | None) -> bool:
+    """Litestar's own inline schema for an HTTPException body (one per `raises=`)."""
+    if isinstance(schema, Schema) and schema.one_of:
+        return all(_is_error_shape(member) for member in schema.one_of)
+    return (
+        isinstance(schema, Schema)
+        and schema.properties is not None
+        and {"status_code", "detail"} <= set(schema.properties)
+        and set(schema.properties) <= {"status_code", "detail", "extra"}
+    )
+
+
+def _use_error_schema(response: OpenAPIResponse) -> None:
+    """Point inline copies of the error body at the one named Error schema."""
+    media = (response.content or {}).get(MediaType.JSON)
+    if media is not None and _is_error_shape(media.schema):
+        media.schema = Reference(ref=f"#/components/schemas/{ERROR_SCHEMA_NAME}")
 
 
 @get(
