@@ -90,12 +90,6 @@ def fetch_document(base_url: str) -> dict[str, Any]:
     return document
 
 
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def run_logged(
     command: list[str], *, cwd: Path, timeout: float, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
