@@ -9,7 +9,9 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
+from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
+from app.content.controller import ContentController
 from app.db import build_sqlalchemy_plugin
 from app.docs import (
     build_openapi_config,
@@ -20,6 +22,7 @@ from app.docs import (
 from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.logging import RequestLoggingMiddleware, configure_logging
+from app.projects.controller import ProjectController
 from app.redis import RedisPlugin
 from app.users.controller import CurrentUserController
 
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            ChildrenController,
+            ContentController,
+            ProjectController,
             openapi_json,
         ],
         plugins=[
