@@ -295,10 +295,15 @@ def _is_error_shape(schema: Schema | Reference | None) -> bool:
 
 
 def _use_error_schema(response: OpenAPIResponse) -> None:
-    """Point inline copies of the error body at the one named Error schema."""
-    media = (response.content or {}).get(MediaType.JSON)
+    """Every error answer carries the Error body (app/errors.py): say so where a handler
+    documented the status without a body, and replace inline copies of the schema."""
+    error_ref = Reference(ref=f"#/components/schemas/{ERROR_SCHEMA_NAME}")
+    if not response.content:
+        response.content = {MediaType.JSON: OpenAPIMediaType(schema=error_ref)}
+        return
+    media = response.content.get(MediaType.JSON)
     if media is not None and _is_error_shape(media.schema):
-        media.schema = Reference(ref=f"#/components/schemas/{ERROR_SCHEMA_NAME}")
+        media.schema = error_ref
 
 
 @get(
