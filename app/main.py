@@ -13,7 +13,12 @@ from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
 from app.content.controller import ContentController
 from app.db import build_sqlalchemy_plugin
-from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
+from app.docs import (
+    build_openapi_config,
+    document_error_responses,
+    mark_legacy_aliases,
+    openapi_json,
+)
 from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.logging import RequestLoggingMiddleware, configure_logging
@@ -55,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=exception_handlers,
         openapi_config=build_openapi_config(auth.openapi_components()),
-        on_startup=[mark_legacy_aliases],
+        on_startup=[mark_legacy_aliases, document_error_responses],
         # Logging is configured above, as JSON; Litestar's own setup would replace it.
         logging_config=None,
         debug=False,
