@@ -9,13 +9,21 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
+from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
+from app.content.controller import ContentController
 from app.cors import skip_cors_without_origin
 from app.db import build_sqlalchemy_plugin
-from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
+from app.docs import (
+    build_openapi_config,
+    document_error_responses,
+    mark_legacy_aliases,
+    openapi_json,
+)
 from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.logging import RequestLoggingMiddleware, configure_logging
+from app.projects.controller import ProjectController
 from app.redis import RedisPlugin
 from app.users.controller import CurrentUserController
 
@@ -33,6 +41,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            ChildrenController,
+            ContentController,
+            ProjectController,
             openapi_json,
         ],
         plugins=[
@@ -50,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=exception_handlers,
         openapi_config=build_openapi_config(auth.openapi_components()),
-        on_startup=[mark_legacy_aliases],
+        on_startup=[mark_legacy_aliases, document_error_responses],
         # Logging is configured above, as JSON; Litestar's own setup would replace it.
         logging_config=None,
         debug=False,
