@@ -29,11 +29,14 @@ class Settings:
     keycloak_jwks_url: str
     tenant_claim: str = "tenant_id"
     cors_origins: tuple[str, ...] = ("http://localhost:5173",)
-    # Database pool: sized for one API process under a few dozen concurrent requests
-    # (connections closed by overflow churn cost more than idle ones); fail fast when the
-    # pool is exhausted or PostgreSQL is away instead of queueing requests for 30 s.
+    # Database pool: sized for one API process under a few dozen concurrent requests,
+    # and fixed by default: SQLAlchemy closes an overflow connection as soon as it is
+    # returned, so any load above the pool size opened and closed a connection per request
+    # (scripts/bench: a third of a /v1/children request's CPU). Above the pool size,
+    # requests wait for a connection (at most db_pool_timeout_s) instead; fail fast when
+    # the pool is exhausted or PostgreSQL is away instead of queueing requests for 30 s.
     db_pool_size: int = 20
-    db_max_overflow: int = 10
+    db_max_overflow: int = 0
     db_pool_timeout_s: int = 5
     db_connect_timeout_s: float = 3.0
     # Token checks: allowed clock skew, how long an unknown `kid` must wait before it may
@@ -76,7 +79,7 @@ def _http_url(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -84,8 +87,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number (got {raw!r})") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0 (got {value})")
+    if value < minimum:
+        raise ConfigError(f"{name} must be {minimum} or more (got {value})")
     return value
 
 
@@ -123,7 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         tenant_claim=tenant_claim,
         cors_origins=origins,
         db_pool_size=_positive_int(env, "DB_POOL_SIZE", 20),
-        db_max_overflow=_positive_int(env, "DB_MAX_OVERFLOW", 10),
+        db_max_overflow=_positive_int(env, "DB_MAX_OVERFLOW", 0, minimum=0),
         job_state_ttl_s=_positive_int(env, "JOB_STATE_TTL_SECONDS", 86_400),
         purge_deleted_after_days=_positive_int(env, "PURGE_DELETED_AFTER_DAYS", 30),
         log_level=log_level,

@@ -59,11 +59,20 @@ def test_optional_settings_are_read() -> None:
         ({"TENANT_CLAIM": "bad claim"}, "TENANT_CLAIM"),
         ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+        ({"DB_MAX_OVERFLOW": "-1"}, "DB_MAX_OVERFLOW"),
     ],
 )
 def test_bad_settings_name_the_variable(override: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings({**VALID, **override})
+
+
+def test_the_pool_is_fixed_unless_overflow_is_asked_for() -> None:
+    # Overflow connections are closed on return, so overflow under steady load means a
+    # new PostgreSQL connection per request; the default pool does not grow.
+    assert load_settings(VALID).db_max_overflow == 0
+    assert load_settings({**VALID, "DB_MAX_OVERFLOW": "0"}).db_max_overflow == 0
+    assert load_settings({**VALID, "DB_MAX_OVERFLOW": "5"}).db_max_overflow == 5
 
 
 def test_startup_fails_with_one_line_naming_the_variable() -> None:
