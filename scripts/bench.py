@@ -865,7 +865,102 @@ class SoakWorker:
     jobs: list[str] = field(default_factory=list)
 
 
-Op = Callable[[httpx.AsyncClient, SoakWorker], Awaitable[tuple[str, httpx.Response, set[int]]]]
+class TransportError(Exception):
+    """No HTTP answer: refused, reset, timed out or malformed."""
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+
+class KeepAliveClient:
+    """One keep-alive HTTP/1.1 connection per soak worker, with JSON bodies.
+
+    httpx's connection pool spent ~5 ms of CPU per request at 50 connections, so the soak
+    measured its own client; this costs a small fraction of that. Enough HTTP for this
+    API: Content-Length bodies (Litestar sends no chunked responses to these requests).
+    """
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(base_url)
+        self._host, self._port, self._netloc = parts.hostname, parts.port, parts.netloc
+        self._timeout = timeout
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str, *, headers: dict[str, str] | None = None) -> RawResponse:
+        return await self.request("GET", path, headers=headers)
+
+    async def delete(self, path: str, *, headers: dict[str, str] | None = None) -> RawResponse:
+        return await self.request("DELETE", path, headers=headers)
+
+    async def post(
+        self, path: str, *, json: Any = None, headers: dict[str, str] | None = None
+    ) -> RawResponse:
+        return await self.request("POST", path, headers=headers, body=json)
+
+    async def patch(
+        self, path: str, *, json: Any = None, headers: dict[str, str] | None = None
+    ) -> RawResponse:
+        return await self.request("PATCH", path, headers=headers, body=json)
+
+    async def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: Any = None
+    ) -> RawResponse:
+        payload = b"" if body is None else json.dumps(body).encode()
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._netloc}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body is not None:
+            lines.append("Content-Type: application/json")
+        if body is not None or method in ("POST", "PATCH", "PUT"):
+            lines.append(f"Content-Length: {len(payload)}")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._exchange(data)
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:
+            # asyncio.IncompleteReadError is an EOFError: the server closed mid-answer.
+            await self.close()
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _exchange(self, data: bytes) -> RawResponse:
+        if self._reader is None or self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        self._writer.write(data)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status, length, close = int(head[9:12]), 0, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+            elif name == b"transfer-encoding":
+                raise ValueError("chunked responses are not supported here")
+        content = await self._reader.readexactly(length) if length else b""
+        if close:
+            await self.close()
+        return RawResponse(status, content)
+
+    async def close(self) -> None:
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+Op = Callable[[KeepAliveClient, SoakWorker], Awaitable[tuple[str, RawResponse, set[int]]]]
 
 
 def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
@@ -881,19 +976,17 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
         return register
 
     @add("GET /health", 1, "/health")
-    async def health(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+    async def health(client: KeepAliveClient, w: SoakWorker) -> tuple[str, RawResponse, set[int]]:
         return "GET /health", await client.get("/health"), {200}
 
     @add("GET /v1/me", 3, "/v1/me")
-    async def me(client: httpx.AsyncClient, w: SoakWorker) -> tuple[str, httpx.Response, set[int]]:
+    async def me(client: KeepAliveClient, w: SoakWorker) -> tuple[str, RawResponse, set[int]]:
         return "GET /v1/me", await client.get("/v1/me", headers=w.headers), {200}
 
     @add("POST /v1/children", 1, "/v1/children")
     async def upsert_child(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         if w.children and w.rng.random() < 0.5:  # update one of ours
             body = child_body(w.rng.randrange(100), child_id=w.rng.choice(w.children))
             response = await client.post("/v1/children", json=body, headers=w.headers)
@@ -909,14 +1002,14 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("GET /v1/children", 2, "/v1/children")
     async def list_children(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         return "GET /v1/children", await client.get("/v1/children", headers=w.headers), {200}
 
     @add("GET /v1/children/{id}", 1, "/v1/children/{child_id}")
     async def get_child(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         if not w.children:
             return await upsert_child(client, w)
         response = await client.get(f"/v1/children/{w.rng.choice(w.children)}", headers=w.headers)
@@ -933,8 +1026,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
         def content_op(route: str = route, extra: str = extra) -> Op:
             async def op(
-                client: httpx.AsyncClient, w: SoakWorker
-            ) -> tuple[str, httpx.Response, set[int]]:
+                client: KeepAliveClient, w: SoakWorker
+            ) -> tuple[str, RawResponse, set[int]]:
                 if not w.children:
                     return await upsert_child(client, w)
                 url = f"{route}?childId={w.rng.choice(w.children)}{extra}"
@@ -946,8 +1039,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("POST /v1/projects", 1, "/v1/projects")
     async def create_project(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         body = {"name": f"Soak project {w.rng.randrange(10**6)}", "description": "soak"}
         response = await client.post("/v1/projects", json=body, headers=w.headers)
         if response.status_code == 201 and len(w.projects) < 50:
@@ -956,8 +1049,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("GET /v1/projects", 2, "/v1/projects")
     async def list_projects(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         query = "?limit=20" if w.rng.random() < 0.7 else "?limit=10&q=soak"
         return (
             "GET /v1/projects",
@@ -969,8 +1062,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("PATCH /v1/projects/{id}", 1, project_route)
     async def patch_project(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         if not w.projects:
             return await create_project(client, w)
         body = {"description": f"patched {w.rng.randrange(10**6)}"}
@@ -981,8 +1074,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("GET /v1/projects/{id}", 1, project_route)
     async def get_project(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         if not w.projects:
             return await create_project(client, w)
         response = await client.get(f"/v1/projects/{w.rng.choice(w.projects)}", headers=w.headers)
@@ -990,8 +1083,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("DELETE /v1/projects/{id}", 0.3, project_route)
     async def delete_project(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         if not w.projects:
             return await create_project(client, w)
         project = w.projects.pop(w.rng.randrange(len(w.projects)))
@@ -1002,8 +1095,8 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
 
     @add("POST /v1/jobs", 0.5, "/v1/jobs")
     async def create_job(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+        client: KeepAliveClient, w: SoakWorker
+    ) -> tuple[str, RawResponse, set[int]]:
         body = {"kind": "demo", "params": {"steps": 2, "delay_ms": 10}}
         response = await client.post("/v1/jobs", json=body, headers=w.headers)
         if response.status_code == 202 and len(w.jobs) < 20:
@@ -1011,9 +1104,7 @@ def _soak_ops(routes: set[str]) -> list[tuple[str, float, Op]]:
         return "POST /v1/jobs", response, {202}
 
     @add("GET /v1/jobs/{id}", 0.5, job_route)
-    async def get_job(
-        client: httpx.AsyncClient, w: SoakWorker
-    ) -> tuple[str, httpx.Response, set[int]]:
+    async def get_job(client: KeepAliveClient, w: SoakWorker) -> tuple[str, RawResponse, set[int]]:
         if not w.jobs or "/v1/jobs" not in routes:
             return await me(client, w)
         response = await client.get(f"/v1/jobs/{w.rng.choice(w.jobs)}", headers=w.headers)
@@ -1032,23 +1123,23 @@ async def _soak_traffic(
     functions = [op for _, _, op in ops]
     stats: dict[str, OpStats] = defaultdict(OpStats)
     samples: list[str] = []  # first few unexpected answers, to show
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=10) as client:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
 
-        async def run_worker(index: int) -> None:
-            user = SOAK_USERS[index % len(SOAK_USERS)]
-            worker = SoakWorker(user, stack.headers(user), random.Random(index))
+    async def run_worker(index: int) -> None:
+        user = SOAK_USERS[index % len(SOAK_USERS)]
+        worker = SoakWorker(user, stack.headers(user), random.Random(index))
+        client = KeepAliveClient(stack.api_url)
+        try:
             while loop.time() < deadline:
                 position = worker.rng.choices(range(len(functions)), weights)[0]
                 started = time.perf_counter()
                 try:
                     label, response, expected = await functions[position](client, worker)
-                except httpx.HTTPError as exc:
+                except TransportError as exc:
                     stats[names[position]].transport_errors += 1
                     if len(samples) < 10:
-                        samples.append(f"{names[position]}: {type(exc).__name__} {exc}")
+                        samples.append(f"{names[position]}: {exc}")
                     continue
                 op = stats[label]
                 op.latencies.append(time.perf_counter() - started)
@@ -1057,16 +1148,18 @@ async def _soak_traffic(
                     op.unexpected += 1
                     if len(samples) < 10:
                         samples.append(f"{label} → {response.status_code}: {response.text[:160]}")
+        finally:
+            await client.close()
 
-        async def ticker() -> None:
-            started = loop.time()
-            while loop.time() < deadline:
-                await asyncio.sleep(min(10.0, max(0.0, deadline - loop.time())))
-                on_tick(loop.time() - started)
+    async def ticker() -> None:
+        started = loop.time()
+        while loop.time() < deadline:
+            await asyncio.sleep(min(10.0, max(0.0, deadline - loop.time())))
+            on_tick(loop.time() - started)
 
-        started = time.perf_counter()
-        await asyncio.gather(ticker(), *(run_worker(index) for index in range(connections)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(ticker(), *(run_worker(index) for index in range(connections)))
+    elapsed = time.perf_counter() - started
     return stats, elapsed, samples
 
 
@@ -1091,13 +1184,20 @@ def soak(args: argparse.Namespace) -> int:
         previous_affinity = os.sched_getaffinity(0)
         if cpus.load is not None:  # the client runs in this process: keep it off the API's core
             os.sched_setaffinity(0, {int(cpus.load)})
+        api_cpu, client_cpu = process_cpu_seconds(api.api.pid), time.process_time()
         try:
             stats, elapsed, samples = asyncio.run(_soak_traffic(api, seconds, connections, on_tick))
         finally:
             os.sched_setaffinity(0, previous_affinity)
+        # Who was the bottleneck: an API near 100 % of its core is saturated; a client near
+        # 100 % means the numbers describe the load generator more than the API.
+        busy = {
+            "api": (process_cpu_seconds(api.api.pid) - api_cpu) / elapsed,
+            "client": (time.process_time() - client_cpu) / elapsed,
+        }
         time.sleep(1.0)
         rss.append((elapsed + 1.0, rss_mib(api.api.pid)))
-    return _soak_report(args, stats, elapsed, samples, rss, connections)
+    return _soak_report(args, stats, elapsed, samples, rss, connections, busy)
 
 
 def _soak_report(
@@ -1107,6 +1207,7 @@ def _soak_report(
     samples: list[str],
     rss: list[tuple[float, float]],
     connections: int,
+    busy: dict[str, float],
 ) -> int:
     everything = sorted(latency for op in stats.values() for latency in op.latencies)
     total = len(everything)
@@ -1150,6 +1251,7 @@ def _soak_report(
     print(f"unexpected statuses {unexpected} (5xx: {server_errors}); transport errors {transport}")
     for sample in samples:
         print(f"  e.g. {sample}")
+    print(f"CPU: API process {busy['api']:.0%} of a core, load generator {busy['client']:.0%}")
     print("API RSS (MiB): " + ", ".join(f"{at:.0f}s {value:.1f}" for at, value in rss))
     print(f"RSS peak {peak:.1f} MiB; growth after the first third {growth:+.1f} MiB")
     for name, passed in checks.items():
@@ -1182,6 +1284,7 @@ def _soak_report(
                 for label, op in sorted(stats.items())
             },
             "rss_mib": [[round(at, 1), round(value, 1)] for at, value in rss],
+            "cpu_busy": {name: round(value, 3) for name, value in busy.items()},
             "checks": checks,
             "passed": passed_all,
         }
