@@ -68,9 +68,9 @@ from devstack import (
 STATE_DIR = REPO_ROOT / ".devdata" / "bench"
 BASELINE_APP_DIR = REPO_ROOT / "scripts"
 
-# How the API is served in production, and so how both servers are served here: one
-# worker process, uvloop and httptools, uvicorn's access log off (the API writes its own
-# JSON access line per request to stderr).
+# How the API is served in production (the Dockerfile's CMD), and so how both servers are
+# served here: one worker process, uvloop and httptools, no Server header, uvicorn's access
+# log off (the API writes its own JSON access line per request to stderr, which is kept).
 UVICORN_FLAGS = (
     "--workers",
     "1",
@@ -79,6 +79,7 @@ UVICORN_FLAGS = (
     "--http",
     "httptools",
     "--no-access-log",
+    "--no-server-header",
     "--log-level",
     "warning",
 )
