@@ -448,7 +448,7 @@ class PythonLoad(LoadGenerator):
     so it is only the fallback when wrk is not installed.
     """
 
-    name = "python (wrk not installed)"
+    name = "python"
 
     def run(self, url: str, headers: dict[str, str], seconds: float) -> LoadResult:
         spec = {"url": url, "headers": headers, "seconds": seconds, "connections": self.connections}
@@ -524,8 +524,14 @@ def _loadgen_main(spec_json: str) -> int:
     return 0
 
 
-def pick_load_generator(cpus: Cpus, connections: int, workdir: Path) -> LoadGenerator:
+def pick_load_generator(
+    cpus: Cpus, connections: int, workdir: Path, choice: str = "auto"
+) -> LoadGenerator:
+    if choice == "python":
+        return PythonLoad(cpus.load, connections)
     if shutil.which("wrk") is None:
+        if choice == "wrk":
+            raise SystemExit("scripts/bench: wrk is not installed (apt-get install -y wrk)")
         log("wrk is not installed (Debian/Ubuntu: apt-get install -y wrk); using the slower")
         log("Python load generator, which may cap the baseline and understate the ratios")
         return PythonLoad(cpus.load, connections)
@@ -664,7 +670,7 @@ def throughput(args: argparse.Namespace) -> int:
     wanted = _select(args.only)
     with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        load = pick_load_generator(cpus, args.connections, workdir)
+        load = pick_load_generator(cpus, args.connections, workdir, args.loadgen)
         api = start_stack(
             stack, cpus, baseline=True, worker=False, api_log=args.api_log, app=args.app
         )
@@ -1322,6 +1328,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--api-log", type=Path, metavar="FILE", help="keep the API's JSON logs (default: dropped)"
+    )
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator for throughput runs (auto: wrk when installed)",
     )
     parser.add_argument(
         "--app",
