@@ -35,7 +35,7 @@ MIGRATIONS_PATH = "db/migrations"
 VERSION_TABLE = "alembic_version"
 
 # Every module that declares tables; Alembic imports them to compare against the database.
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = ("app.jobs.models",)
 
 
 def load_model_metadata() -> MetaData:
