@@ -14,7 +14,10 @@ from app.db import build_sqlalchemy_plugin
 from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
 from app.health.controller import HealthController
+from app.jobs.controller import JobController, watch_job
+from app.jobs.deps import JobsPlugin
 from app.logging import RequestLoggingMiddleware, configure_logging
+from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
 from app.users.controller import CurrentUserController
 
@@ -32,11 +35,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            JobController,
+            watch_job,
             openapi_json,
         ],
         plugins=[
             build_sqlalchemy_plugin(settings),
             RedisPlugin(settings.redis_url),
+            RealtimePlugin(settings.redis_url),
+            JobsPlugin(settings),
             auth,
         ],
         middleware=[RequestLoggingMiddleware()],
