@@ -27,9 +27,9 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 __all__ = ["RESYNC", "HubUnavailable", "PubSubHub", "Subscription", "create_hub_client"]
 
