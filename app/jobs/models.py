@@ -30,9 +30,10 @@ class JobRecord(UUIDv7AuditBase):
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
         # "The caller's recent jobs", newest first.
         Index("ix_jobs_owner_sub_created_at", "owner_sub", text("created_at DESC")),
-        # The sweep only looks at unfinished jobs; keep that lookup small.
+        # The sweep only looks at its queue's unfinished jobs; keep that lookup small.
         Index(
-            "ix_jobs_unfinished_updated_at",
+            "ix_jobs_unfinished_queue_updated_at",
+            "queue",
             "updated_at",
             postgresql_where=text("status IN ('queued', 'active')"),
         ),
@@ -42,6 +43,8 @@ class JobRecord(UUIDv7AuditBase):
 
     owner_sub: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(32))
+    # The SAQ queue it was sent to: a worker's sweep judges only its own queue's jobs.
+    queue: Mapped[str] = mapped_column(String(100))
     params: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     progress: Mapped[int] = mapped_column(SmallInteger, default=0)

@@ -86,11 +86,11 @@ class JobRepository:
             statement = statement.where(_t.status == status)
         return int((await self._db.execute(statement)).scalar_one())
 
-    async def unfinished(self, *, limit: int) -> Sequence[Row[Any]]:
-        """Queued or active records, least recently updated first (for the sweep)."""
+    async def unfinished(self, queue: str, *, limit: int) -> Sequence[Row[Any]]:
+        """A queue's queued or active records, least recently updated first (for the sweep)."""
         statement = (
             select(_t.id, _t.status, _t.updated_at)
-            .where(_t.status.in_(UNFINISHED_STATUSES))
+            .where(_t.queue == queue, _t.status.in_(UNFINISHED_STATUSES))
             .order_by(_t.updated_at)
             .limit(limit)
         )
@@ -104,6 +104,7 @@ class JobRepository:
         job_id: uuid.UUID,
         owner_sub: str,
         kind: str,
+        queue: str,
         params: dict[str, Any],
         total_steps: int,
         message: str,
@@ -115,6 +116,7 @@ class JobRepository:
                 id=job_id,
                 owner_sub=owner_sub,
                 kind=kind,
+                queue=queue,
                 params=params,
                 status="queued",
                 progress=0,

@@ -149,6 +149,7 @@ class JobService:
             job_id=job_id,
             owner_sub=caller.sub,
             kind=kind.name,
+            queue=self._queue.name,
             params=msgspec.to_builtins(params),
             total_steps=kind.total_steps(params),
             message=QUEUED_MESSAGE,

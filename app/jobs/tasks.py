@@ -279,7 +279,7 @@ async def sweep_jobs(ctx: Context) -> dict[str, int]:
     resources = _resources(ctx)
     queue: Queue = ctx["worker"].queue
     async with resources.sessions() as session:
-        rows = await JobRepository(session).unfinished(limit=SWEEP_BATCH)
+        rows = await JobRepository(session).unfinished(queue.name, limit=SWEEP_BATCH)
     if not rows:
         return {"checked": 0, "changed": 0}
     saq_jobs = await queue.jobs([str(row.id) for row in rows])

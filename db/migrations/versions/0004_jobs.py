@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("owner_sub", sa.String(length=255), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("queue", sa.String(length=100), nullable=False),
         sa.Column("params", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("progress", sa.SmallInteger(), nullable=False),
@@ -49,9 +50,9 @@ def upgrade() -> None:
         ["owner_sub", sa.text("created_at DESC")],
     )
     op.create_index(
-        "ix_jobs_unfinished_updated_at",
+        "ix_jobs_unfinished_queue_updated_at",
         "jobs",
-        ["updated_at"],
+        ["queue", "updated_at"],
         postgresql_where=sa.text("status IN ('queued', 'active')"),
     )
     op.create_index("ix_jobs_updated_at", "jobs", ["updated_at"])
