@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, WebSocket, delete, get, post, websocket
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, ValidationException, WebSocketDisconnect
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +20,7 @@ from app.errors import exception_handlers
 from app.jobs.deps import provide_job_service
 from app.jobs.registry import KINDS
 from app.jobs.schemas import Job, JobPage, JobRequest, JobStatus
-from app.jobs.service import JobNotFound, JobService, follow_progress, parse_job_id
+from app.jobs.service import JobNotFound, JobService, ProgressFollower, parse_job_id
 from app.realtime import HubUnavailable, PubSubHub
 
 __all__ = ["JobController", "watch_job"]
@@ -126,41 +126,34 @@ async def watch_job(
     if parsed is None:
         await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
         return
-
-    async def send_updates() -> None:
-        async with contextlib.aclosing(follow_progress(db_engine, hub, parsed, caller.sub)) as ups:
-            async for data in ups:
-                await socket.send_text(data)
-
-    sender = asyncio.create_task(send_updates())
-    receiver = asyncio.create_task(_until_disconnect(socket))
+    follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
+    # Clients send nothing here; listening is how we learn that one has left.
+    watcher = asyncio.create_task(_stop_when_client_leaves(socket, follower))
     try:
-        await asyncio.wait((sender, receiver), return_when=asyncio.FIRST_COMPLETED)
+        async with contextlib.aclosing(follower.messages()) as messages:
+            async for data in messages:
+                await socket.send_text(data)
+        code, reason = 1000, "Job finished"
+    except WebSocketDisconnect:
+        return
+    except JobNotFound:
+        code, reason = WS_CLOSE_NOT_FOUND, "Job not found"
+    except HubUnavailable:
+        code, reason = WS_CLOSE_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
+    except Exception:
+        logger.exception("job progress socket failed")
+        code, reason = WS_CLOSE_INTERNAL_ERROR, "Internal error"
     finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    if receiver.done() and not receiver.cancelled():
-        return  # the client left
-    code, reason = _close_code(sender)
-    with contextlib.suppress(Exception):  # the client may be gone already
-        await socket.close(code, reason)
+        watcher.cancel()
+    if not follower.stopped:
+        with contextlib.suppress(WebSocketDisconnect):
+            await socket.close(code, reason)
 
 
-async def _until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
-    while (await socket.receive())["type"] != "websocket.disconnect":
-        continue  # clients have nothing to say on this socket
-
-
-def _close_code(sender: asyncio.Task[None]) -> tuple[int, str]:
-    if sender.cancelled():
-        return WS_CLOSE_INTERNAL_ERROR, "Stopped"
-    error = sender.exception()
-    if error is None:
-        return 1000, "Job finished"
-    if isinstance(error, JobNotFound):
-        return WS_CLOSE_NOT_FOUND, "Job not found"
-    if isinstance(error, HubUnavailable):
-        return WS_CLOSE_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
-    logger.error("job progress socket failed", exc_info=error)
-    return WS_CLOSE_INTERNAL_ERROR, "Internal error"
+async def _stop_when_client_leaves(
+    socket: WebSocket[Any, Any, Any], follower: ProgressFollower
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while (await socket.receive())["type"] != "websocket.disconnect":
+            continue
+    follower.stop()

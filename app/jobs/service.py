@@ -40,7 +40,7 @@ from app.jobs.schemas import (
     ProgressPayload,
     progress_channel,
 )
-from app.realtime import RESYNC, PubSubHub
+from app.realtime import RESYNC, PubSubHub, Subscription
 
 __all__ = [
     "SAQ_JOB_TTL_S",
@@ -48,7 +48,7 @@ __all__ = [
     "JobNotFound",
     "JobService",
     "JobStateWriter",
-    "follow_progress",
+    "ProgressFollower",
     "parse_job_id",
     "progress_message",
     "saq_job_for",
@@ -332,47 +332,66 @@ async def _read_progress(
     return progress_message(row) if row is not None else None
 
 
-async def follow_progress(
-    engine: AsyncEngine, hub: PubSubHub, job_id: uuid.UUID, owner_sub: str
-) -> AsyncGenerator[bytes, None]:
-    """The job's current state, then every newer update; ends after the terminal state.
+class ProgressFollower:
+    """One listener following one job: the current state, then every newer update.
 
     Subscribe first, read the row second: an update committed before the read is in the
     row, one published after the subscription arrives as a message. Messages that the
-    row already covers (published between the two) are dropped by their position.
+    row already covers (published between the two) are dropped by their position. The
+    stream ends after the terminal state, or when `stop()` is called (the client left).
     """
-    async with hub.subscribe(progress_channel(job_id)) as subscription:
-        current = await _read_progress(engine, job_id, owner_sub)
-        if current is None:
-            raise JobNotFound(job_id)
-        yield _encode(current)
-        if current.status in TERMINAL_STATUSES:
-            return
-        last = _position(current.status, current.step)
-        catching_up = True
-        while (item := await subscription.next()) is not None:
-            if item is RESYNC:
-                # Messages may have been lost (Redis reconnect, or a slow socket).
-                current = await _read_progress(engine, job_id, owner_sub)
-                if current is None:
-                    return
-                if _position(current.status, current.step) > last:
-                    yield _encode(current)
-                    if current.status in TERMINAL_STATUSES:
-                        return
-                    last = _position(current.status, current.step)
-                catching_up = True
-                continue
-            assert isinstance(item, bytes)
-            try:
-                message = _decode_progress(item)
-            except msgspec.ValidationError:
-                logger.warning("ignoring a malformed message on %s", subscription.channel)
-                continue
-            position = _position(message.status, message.step)
-            if catching_up and position <= last:
-                continue
-            catching_up, last = False, position
-            yield item
-            if message.status in TERMINAL_STATUSES:
+
+    def __init__(
+        self, engine: AsyncEngine, hub: PubSubHub, job_id: uuid.UUID, owner_sub: str
+    ) -> None:
+        self._engine = engine
+        self._hub = hub
+        self._job_id = job_id
+        self._owner_sub = owner_sub
+        self._subscription: Subscription | None = None
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._subscription is not None:
+            self._subscription.close()
+
+    async def messages(self) -> AsyncGenerator[bytes, None]:
+        async with self._hub.subscribe(progress_channel(self._job_id)) as subscription:
+            self._subscription = subscription
+            if self.stopped:
                 return
+            current = await _read_progress(self._engine, self._job_id, self._owner_sub)
+            if current is None:
+                raise JobNotFound(self._job_id)
+            yield _encode(current)
+            if current.status in TERMINAL_STATUSES:
+                return
+            last = _position(current.status, current.step)
+            catching_up = True
+            while (item := await subscription.next()) is not None:
+                if item is RESYNC:
+                    # Messages may have been lost (Redis reconnect, or a slow socket).
+                    current = await _read_progress(self._engine, self._job_id, self._owner_sub)
+                    if current is None:
+                        return
+                    if _position(current.status, current.step) > last:
+                        yield _encode(current)
+                        if current.status in TERMINAL_STATUSES:
+                            return
+                        last = _position(current.status, current.step)
+                    catching_up = True
+                    continue
+                assert isinstance(item, bytes)
+                try:
+                    message = _decode_progress(item)
+                except msgspec.ValidationError:
+                    logger.warning("ignoring a malformed message on %s", subscription.channel)
+                    continue
+                position = _position(message.status, message.step)
+                if catching_up and position <= last:
+                    continue
+                catching_up, last = False, position
+                yield item
+                if message.status in TERMINAL_STATUSES:
+                    return
