@@ -25,8 +25,8 @@ from app.users.controller import CurrentUserController
 
 __all__ = ["app", "create_app"]
 
-# Unauthenticated paths that are not plain handlers of ours (the docs pages).
-PUBLIC_PATHS = (r"^/docs(/|$)",)
+# Unauthenticated path prefixes whose handlers are not ours to mark (the docs pages).
+PUBLIC_PREFIXES = ("/docs",)
 
 
 def freeze_startup_objects() -> None:
@@ -42,7 +42,7 @@ def freeze_startup_objects() -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    auth = KeycloakAuthPlugin(settings, public_paths=PUBLIC_PATHS)
+    auth = KeycloakAuthPlugin(settings, public_prefixes=PUBLIC_PREFIXES)
     return Litestar(
         route_handlers=[
             HealthController,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 from devstack import (
     REPO_ROOT,
@@ -88,8 +90,8 @@ def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -
             f"  Scalar        {api}/docs/scalar",
             f"  OpenAPI       {api}/openapi.json",
             f"  Issuer        {issuer.issuer}   (help: {issuer.base_url}/dev)",
-            f"  PostgreSQL    {services.database_url}   ({where_pg})",
-            f"  Redis         {services.redis_url}   ({where_redis})",
+            f"  PostgreSQL    {_without_password(services.database_url)}   ({where_pg})",
+            f"  Redis         {_without_password(services.redis_url)}   ({where_redis})",
             f"  Worker        {'running' if worker else 'not started'}",
             "",
             "  Dev users (password = username):",
@@ -102,6 +104,13 @@ def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -
             "",
         ]
     )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -119,9 +128,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
     _migrate(env)
 
+    stack.callback(log, "dev issuer stopped")
     issuer = stack.enter_context(
         dev_issuer(port=preferred_port(args.issuer_port), key_file=ISSUER_KEY_FILE, quiet=False)
     )
+    log(f"dev issuer started (pid {issuer.pid}) at {issuer.issuer}")
     env.update(issuer.env())
 
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -160,6 +171,8 @@ def _wait_forever() -> None:
 def main(argv: list[str]) -> int:
     args = _parse_args(argv)
     code = 0
+    # A launcher may have left SIGINT ignored (background jobs do); Ctrl-C must work here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with signals_raise_keyboard_interrupt():
         stack = contextlib.ExitStack()
         try:

@@ -286,8 +286,11 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes with the fallback.
         warnings.simplefilter("ignore")
         from pgserver.postgres_server import PostgresServer
+        from pgserver.utils import PostmasterInfo
 
     pgdata.mkdir(parents=True, exist_ok=True)
+    leftover = PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    adopting = leftover is not None and leftover.is_running()
     # cleanup_mode=None: we stop it ourselves, below, rather than from an atexit hook that
     # SIGTERM would skip and that keeps its own (stale-prone) list of owner pids.
     server = PostgresServer(pgdata.resolve(), cleanup_mode=None)
@@ -302,7 +305,8 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
                 "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
                 " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
             )
-        log(f"PostgreSQL {info.pid} started from {pgdata} in {time.monotonic() - started:.1f} s")
+        how = "left running by an earlier run, adopted" if adopting else "started"
+        log(f"PostgreSQL {info.pid} {how} ({pgdata}) in {time.monotonic() - started:.1f} s")
         yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
     finally:
         _stop_postgres(pgdata.resolve(), server.system_user, info.pid)

@@ -27,6 +27,7 @@ from devstack import REPO_ROOT, backing_services, log
 
 STATE_DIR = REPO_ROOT / ".devdata" / "test"
 NO_TESTS_COLLECTED = 5
+TERMINATED = 128 + signal.SIGTERM
 
 
 def _bin(name: str) -> str:
@@ -72,20 +73,33 @@ def _pytest(args: list[str], env: dict[str, str]) -> int:
     # we wait for it before stopping the servers it was using. SIGTERM reaches only us, so
     # pass it on as the interrupt pytest knows how to clean up after.
     process = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=REPO_ROOT, env=env)
-    previous = signal.signal(
-        signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGINT)
-    )
+    terminated = False
+
+    def _forward(signum: int, frame: object) -> None:
+        nonlocal terminated
+        terminated = True
+        process.send_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, _forward)
     try:
         while True:
             try:
-                return process.wait()
+                code = process.wait()
+                break
             except KeyboardInterrupt:
                 continue  # pytest got the same Ctrl-C; let it finish its teardown
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        log("stopped by SIGTERM")
+        return TERMINATED
+    return code
 
 
 def main(argv: list[str]) -> int:
+    # Whoever started us may have left SIGINT ignored (background jobs do); pytest, which
+    # inherits it, would then ignore Ctrl-C and our forwarded SIGTERM.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parsed = _parse(argv)
     if parsed is None:
         print(__doc__)

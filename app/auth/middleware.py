@@ -27,9 +27,16 @@ class BearerAuthMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
     exclude_opt_key = "exclude_from_auth"
 
-    def __init__(self, verifier: TokenVerifier, public_paths: tuple[str, ...]) -> None:
+    def __init__(self, verifier: TokenVerifier, public_prefixes: tuple[str, ...]) -> None:
         self.verifier = verifier
-        self.exclude_path_pattern = public_paths
+        self.public_prefixes = public_prefixes
+        self.should_bypass_for_scope = self._is_public
+
+    def _is_public(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        return any(
+            path == prefix or path.startswith(f"{prefix}/") for prefix in self.public_prefixes
+        )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope.get("method") == "OPTIONS":  # CORS preflights carry no credentials

@@ -29,17 +29,17 @@ def provide_caller(scope: Scope) -> Principal:
 class KeycloakAuthPlugin(InitPluginProtocol):
     """Every route requires a valid token unless its handler sets `exclude_from_auth`."""
 
-    def __init__(self, settings: Settings, *, public_paths: tuple[str, ...]) -> None:
+    def __init__(self, settings: Settings, *, public_prefixes: tuple[str, ...]) -> None:
         self.jwks = JwksCache(
             settings.keycloak_jwks_url,
             refetch_cooldown_s=settings.jwks_refetch_cooldown_s,
             timeout_s=settings.jwks_fetch_timeout_s,
         )
         self.verifier = TokenVerifier(settings, self.jwks)
-        self._public_paths = public_paths
+        self._public_prefixes = public_prefixes
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.middleware.append(BearerAuthMiddleware(self.verifier, self._public_paths))
+        app_config.middleware.append(BearerAuthMiddleware(self.verifier, self._public_prefixes))
         app_config.dependencies["caller"] = Provide(provide_caller, sync_to_thread=False)
         app_config.state["token_verifier"] = self.verifier
         app_config.on_shutdown.append(self.jwks.aclose)

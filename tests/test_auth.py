@@ -1,0 +1,246 @@
+"""Every way a token can be wrong is a 401 with a Bearer challenge; roles give 403."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import devstack
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar import Litestar, get
+from litestar.testing import TestClient
+
+from app.auth import requires_realm_role
+from app.auth.jwks import JwksCache
+from app.auth.plugin import KeycloakAuthPlugin
+from app.config import load_settings
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _public_jwk(issuer: devstack.IssuerInfo) -> dict[str, Any]:
+    jwks = issuer.jwks()
+    return dict(jwks["keys"][-1])
+
+
+def _assert_refused(client: TestClient[Litestar], token: str, reason: str) -> None:
+    response = client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    body = response.json()
+    assert body["status_code"] == 401
+    assert reason in body["detail"]
+
+
+def test_valid_token_is_accepted(
+    client: TestClient[Litestar], auth: Callable[[str], dict[str, str]]
+) -> None:
+    assert client.get("/v1/me", headers=auth("alice")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing bearer token"),
+        ({"Authorization": "Bearer"}, "missing bearer token"),
+        ({"Authorization": "Basic YWxpY2U6YWxpY2U="}, "missing bearer token"),
+        ({"Authorization": "Bearer not-a-jwt"}, "malformed token"),
+        ({"Authorization": "Bearer a.b.c"}, "malformed token"),
+    ],
+)
+def test_missing_or_malformed_header(
+    client: TestClient[Litestar], headers: dict[str, str], reason: str
+) -> None:
+    response = client.get("/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert reason in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "ttl", "reason"),
+    [
+        ({}, -120, "expired"),
+        ({"nbf": int(time.time()) + 3600}, None, "not valid yet"),
+        ({"iss": "http://127.0.0.1:1/realms/other"}, None, "issuer"),
+        ({"aud": ["someone-else"]}, None, "audience"),
+        ({"aud": None}, None, "'aud'"),
+        ({"sub": None}, None, "'sub'"),
+        ({"exp": None}, None, "'exp'"),
+        ({"sub": ""}, None, "'sub'"),
+    ],
+)
+def test_bad_claims_are_refused(
+    client: TestClient[Litestar],
+    issuer: devstack.IssuerInfo,
+    claims: dict[str, Any],
+    ttl: int | None,
+    reason: str,
+) -> None:
+    _assert_refused(client, issuer.mint(claims=claims, ttl=ttl), reason)
+
+
+def test_alg_none_is_refused(client: TestClient[Litestar], issuer: devstack.IssuerInfo) -> None:
+    _, payload, _ = issuer.mint().split(".")
+    forged_header = _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": "x"}).encode())
+    _assert_refused(client, f"{forged_header}.{payload}.", "algorithm not allowed")
+
+
+def test_hs256_signed_with_the_public_key_is_refused(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    jwk = _public_jwk(issuer)
+    public_pem = jwt.PyJWK(jwk).key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+    # PyJWT itself refuses to HMAC-sign with a PEM key, so build the signature by hand.
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": jwk["kid"]}).encode())
+    body = _b64(json.dumps(claims).encode())
+    signature = _b64(hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest())
+    _assert_refused(client, f"{header}.{body}.{signature}", "algorithm not allowed")
+
+
+def test_tampered_payload_is_refused(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    header, payload, signature = issuer.mint(username="bob").split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["realm_access"] = {"roles": ["user", "admin"]}
+    _assert_refused(
+        client, f"{header}.{_b64(json.dumps(claims).encode())}.{signature}", "signature"
+    )
+
+
+def test_token_signed_by_a_foreign_key_with_a_known_kid_is_refused(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    kid = _public_jwk(issuer)["kid"]
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+    attacker_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, attacker_key, algorithm="RS256", headers={"kid": kid})
+    _assert_refused(client, forged, "signature")
+
+
+def test_unknown_kid_is_refused(client: TestClient[Litestar], issuer: devstack.IssuerInfo) -> None:
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+    attacker_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, attacker_key, algorithm="RS256", headers={"kid": "made-up"})
+    _assert_refused(client, forged, "unknown key")
+
+
+def test_rotated_key_is_accepted_without_restart(issuer: devstack.IssuerInfo) -> None:
+    # The cooldown is shortened so the test need not wait the production 10 s.
+    settings = load_settings()
+    app = _app_with_cooldown(0.2)
+    with TestClient(app) as client:
+        old = issuer.mint(username="carol")
+        assert client.get("/v1/me", headers={"Authorization": f"Bearer {old}"}).status_code == 200
+        issuer.rotate()
+        time.sleep(0.3)
+        new = issuer.mint(username="carol")
+        assert jwt.get_unverified_header(new)["kid"] != jwt.get_unverified_header(old)["kid"]
+        response = client.get("/v1/me", headers={"Authorization": f"Bearer {new}"})
+        assert response.status_code == 200, response.text
+        # Keys published before the rotation keep working.
+        assert client.get("/v1/me", headers={"Authorization": f"Bearer {old}"}).status_code == 200
+    assert settings.jwks_refetch_cooldown_s == 10.0
+
+
+def _app_with_cooldown(cooldown_s: float) -> Litestar:
+    import dataclasses
+
+    from app.main import create_app
+
+    return create_app(dataclasses.replace(load_settings(), jwks_refetch_cooldown_s=cooldown_s))
+
+
+def test_many_requests_fetch_the_jwks_once(
+    fresh_client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    tokens = [issuer.mint(username=name) for name in ("alice", "bob", "carol", "dave")]
+    before = issuer.jwks_requests()
+    for number in range(200):
+        token = tokens[number % len(tokens)]
+        response = fresh_client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+    assert issuer.jwks_requests() - before == 1
+
+
+def test_flood_of_unknown_kids_fetches_at_most_once_per_cooldown(
+    fresh_client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+    attacker_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    before = issuer.jwks_requests()
+    for number in range(50):
+        forged = jwt.encode(
+            claims, attacker_key, algorithm="RS256", headers={"kid": f"kid-{number}"}
+        )
+        response = fresh_client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == 401
+    assert issuer.jwks_requests() - before == 1
+
+
+async def test_cached_keys_survive_a_jwks_outage(issuer: devstack.IssuerInfo) -> None:
+    settings = load_settings()
+    cache = JwksCache(settings.keycloak_jwks_url, refetch_cooldown_s=0, timeout_s=1)
+    try:
+        kid = jwt.get_unverified_header(issuer.mint())["kid"]
+        assert await cache.get_key(kid) is not None
+        issuer.set_jwks_fault(503)
+        assert await cache.get_key(kid) is not None
+        assert await cache.get_key("never-published") is None
+    finally:
+        issuer.set_jwks_fault(None)
+        await cache.aclose()
+
+
+def test_realm_role_guard(issuer: devstack.IssuerInfo) -> None:
+    @get("/admin-only", guards=[requires_realm_role("admin")], sync_to_thread=False)
+    def admin_only() -> dict[str, bool]:
+        return {"ok": True}
+
+    auth = KeycloakAuthPlugin(load_settings(), public_prefixes=())
+    with TestClient(Litestar([admin_only], plugins=[auth])) as client:
+        alice = {"Authorization": f"Bearer {issuer.token('alice')}"}
+        bob = {"Authorization": f"Bearer {issuer.token('bob')}"}
+        assert client.get("/admin-only", headers=alice).status_code == 200
+        refused = client.get("/admin-only", headers=bob)
+        assert refused.status_code == 403
+        assert "admin" in refused.json()["detail"]
+        assert client.get("/admin-only").status_code == 401
+
+
+def test_websocket_authenticates_with_the_token_query_parameter(
+    issuer: devstack.IssuerInfo,
+) -> None:
+    from litestar import websocket
+    from litestar.connection import WebSocket
+    from litestar.exceptions import WebSocketDisconnect
+
+    @websocket("/ws/whoami")
+    async def whoami(socket: WebSocket[Any, Any, Any]) -> None:
+        await socket.accept()
+        await socket.send_json({"sub": socket.user.sub})
+        await socket.close()
+
+    auth = KeycloakAuthPlugin(load_settings(), public_prefixes=())
+    with TestClient(Litestar([whoami], plugins=[auth])) as ws_client:
+        for query in ("", "?token=garbage"):
+            with ws_client.websocket_connect(f"/ws/whoami{query}") as socket:
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    socket.receive_json()
+                assert closed.value.code == 4401
+        with ws_client.websocket_connect(f"/ws/whoami?token={issuer.token('bob')}") as socket:
+            assert socket.receive_json()["sub"] == issuer.users()[1]["sub"]
