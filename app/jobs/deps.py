@@ -1,11 +1,13 @@
-"""The jobs domain's dependencies: the SAQ queue the API enqueues on, and the service."""
+"""The jobs domain's wiring: the SAQ queue the API enqueues on, the service, and the
+`litestar workers run` command (an alias of `saq app.worker.settings`)."""
 
 from __future__ import annotations
 
+from click import Group
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.plugins import InitPluginProtocol
+from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
 from redis.asyncio import Redis
 from saq.queue import Queue
 from saq.queue.redis import RedisQueue
@@ -16,9 +18,11 @@ from app.jobs.service import JobService
 
 __all__ = ["JobsPlugin", "provide_job_service"]
 
+WORKER_SETTINGS = "app.worker.settings"
 
-class JobsPlugin(InitPluginProtocol):
-    """Builds the API's SAQ queue at startup on the app's shared Redis client.
+
+class JobsPlugin(InitPluginProtocol, CLIPluginProtocol):
+    """Builds the API's SAQ queue on the app's shared Redis client, when first needed.
 
     The API never runs jobs or listens on SAQ's channels: it only enqueues and aborts,
     so the queue adds no Redis connection of its own.
@@ -31,6 +35,17 @@ class JobsPlugin(InitPluginProtocol):
         app_config.state["job_settings"] = self._settings
         app_config.dependencies["job_queue"] = Provide(_provide_queue, sync_to_thread=False)
         return app_config
+
+    def on_cli_init(self, cli: Group) -> None:
+        @cli.group(name="workers", help="SAQ workers (the same as `saq app.worker.settings`).")
+        def workers() -> None:
+            """The group `litestar workers ...`."""
+
+        @workers.command(name="run", help="Run a worker with its cron schedule until stopped.")
+        def run() -> None:
+            from saq.worker import start
+
+            start(WORKER_SETTINGS)
 
 
 def _provide_queue(state: State) -> Queue:

@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.jobs.conftest import finished, start_job, wait_for_job
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, running_worker
 
 Auth = Callable[[str], dict[str, str]]
 JOB_KEYS = {
@@ -276,3 +276,15 @@ def test_saq_keeps_its_copy_with_limits_per_kind(
     assert demo.get("retries", 1) == 1
     assert export["function"] == "export"
     assert export["retries"] == 2
+
+
+def test_litestar_workers_run_is_an_alias_of_the_saq_worker(
+    idle_client: TestClient[Litestar], auth: Auth
+) -> None:
+    """`litestar workers run` starts the same worker (here on the otherwise idle queue)."""
+    queue = idle_client.app.state["job_settings"].saq_queue
+    command = ("-m", "litestar", "--app", "app.main:app", "workers", "run")
+    with running_worker({"SAQ_QUEUE": queue}, command=command):
+        job_id = start_job(idle_client, auth("alice"), steps=2, delay_ms=0)["job_id"]
+        job = wait_for_job(idle_client, auth("alice"), job_id, finished)
+    assert job["status"] == "complete"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import devstack
@@ -49,16 +49,21 @@ class WorkerProcess:
         self.process.wait()
 
 
+SAQ_WORKER = ("-m", "saq", "app.worker.settings")
+
+
 @contextlib.contextmanager
 def running_worker(
-    extra_env: Mapping[str, str] | None = None, timeout: float = 30
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 30,
+    command: Sequence[str] = SAQ_WORKER,
 ) -> Iterator[WorkerProcess]:
     """`saq app.worker.settings` with the test env; yields once its startup hook ran."""
     env = {**os.environ, **(extra_env or {})}
     client = redis.Redis.from_url(env["REDIS_URL"])
     pattern = f"saq:{env['SAQ_QUEUE']}:alive:*"
     before = set(client.scan_iter(match=pattern))
-    process = devstack.spawn([sys.executable, "-m", "saq", "app.worker.settings"], env=env)
+    process = devstack.spawn([sys.executable, *command], env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:
