@@ -351,6 +351,17 @@ async def _admin(base_url: str, sql: str) -> None:
         await connection.close()
 
 
+def _forget_queue(redis_url: str, queue: str) -> None:
+    """The bench's SAQ keys, and only those, leave Redis with it."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"saq:*{queue}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def main(argv: list[str]) -> int:
     args = _parse(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -366,6 +377,7 @@ def main(argv: list[str]) -> int:
                 _admin(services.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             )
         )
+        stack.callback(_forget_queue, services.redis_url, name)
         env = {
             **os.environ,
             "DATABASE_URL": with_database(services.database_url, name),
