@@ -86,14 +86,18 @@ class WorkerResources:
     def alive_key(self) -> str:
         return alive_key(self.queue_name, self.worker_id)
 
-    async def advertise_alive(self) -> None:
-        ttl = self.settings.worker_liveness_ttl_s
+    async def say_alive(self) -> None:
+        await self.redis.set(self.alive_key, b"1", ex=self.settings.worker_liveness_ttl_s)
+
+    async def keep_saying_alive(self) -> None:
+        # Runs on the event loop on purpose: a worker whose loop is blocked for longer
+        # than the TTL cannot run its jobs either, and is treated as dead.
         while True:
+            await asyncio.sleep(max(self.settings.worker_liveness_ttl_s / 4, 0.5))
             try:
-                await self.redis.set(self.alive_key, b"1", ex=ttl)
+                await self.say_alive()
             except RedisError as exc:
                 logger.warning("could not refresh worker liveness: %r", exc)
-            await asyncio.sleep(max(ttl / 4, 0.5))
 
 
 def alive_key(queue_name: str, worker_id: str) -> str:
@@ -137,7 +141,9 @@ async def startup(ctx: Context) -> None:
         worker_id=worker.id,
         queue_name=worker.queue.name,
     )
-    resources._alive_task = asyncio.create_task(resources.advertise_alive())
+    # Alive before the first job is taken, so no sweep can mistake its jobs for orphans.
+    await resources.say_alive()
+    resources._alive_task = asyncio.create_task(resources.keep_saying_alive())
     ctx["resources"] = resources  # type: ignore[typeddict-unknown-key]
     logger.info("worker %s ready on queue %s", worker.id, worker.queue.name)
 
@@ -317,7 +323,8 @@ async def _settle(
     if saq_job is None:
         # Never enqueued (the API lost Redis mid-request) or expired from SAQ.
         return age > UNQUEUED_GRACE and await writer.fail(record_id, LOST, from_statuses=unfinished)
-    if saq_job.status in (Status.ACTIVE, Status.ABORTING) and saq_job.worker_id not in alive:
+    running = saq_job.status in (Status.ACTIVE, Status.ABORTING)
+    if running and saq_job.worker_id and saq_job.worker_id not in alive:
         if saq_job.retryable:
             await queue.retry(saq_job, "worker stopped")
             return await writer.requeue(record_id, RETRY_PENDING)
