@@ -131,6 +131,7 @@ class PubSubHub:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._pubsub = self._redis.pubsub()  # fresh, should an app be started again
         self._lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._reader = asyncio.create_task(self._read_forever(), name="pubsub-hub")
