@@ -11,7 +11,9 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
+from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
+from app.content.controller import ContentController
 from app.db import build_sqlalchemy_plugin
 from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
@@ -19,6 +21,7 @@ from app.health.controller import HealthController
 from app.jobs.controller import JobController, watch_job
 from app.jobs.deps import JobsPlugin
 from app.logging import RequestLoggingMiddleware, configure_logging
+from app.projects.controller import ProjectController
 from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
 from app.users.controller import CurrentUserController
@@ -47,6 +50,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            ChildrenController,
+            ContentController,
+            ProjectController,
             JobController,
             watch_job,
             openapi_json,

@@ -1,0 +1,1 @@
+"""Children of the signed-in parent: profiles that personalise the content endpoints."""

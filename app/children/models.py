@@ -1,0 +1,44 @@
+"""The `children` table (created by migration 0001; this mapping documents it for Alembic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from advanced_alchemy.base import DefaultBase
+from sqlalchemy import CheckConstraint, Date, DateTime, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+__all__ = ["ChildModel"]
+
+# Kept in step with the API's id rule (app/children/schemas.py) so the table can never
+# hold an id the API would refuse.
+ID_CHECK = r"id ~ '^[A-Za-z0-9_-]{1,64}$'"
+
+
+class ChildModel(DefaultBase):
+    __tablename__ = "children"
+    __table_args__ = (
+        CheckConstraint(ID_CHECK, name="id_format"),
+        CheckConstraint("char_length(name) BETWEEN 1 AND 100", name="name_length"),
+        CheckConstraint("cardinality(interests) <= 20", name="interest_count"),
+        # Listing a parent's children reads this index in order.
+        Index("ix_children_owner_sub_created_at", "owner_sub", "created_at", "id"),
+    )
+
+    # A client-chosen or generated id: clients may create a child offline and sync later.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The parent: the `sub` claim of the token that created the child.
+    owner_sub: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    birthday: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    interests: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")
+    )
+    avatar: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -1,0 +1,1 @@
+"""The built-in learning content, filtered and ranked for one child."""

@@ -1,0 +1,80 @@
+"""Direct access to the asyncpg driver connection behind the SQLAlchemy pool.
+
+Hot read paths and single-statement writes use this instead of an ORM session: the pool
+(and its settings) stays the one Advanced-Alchemy configured, but a statement goes out
+as one round trip in autocommit instead of BEGIN / statement / COMMIT, rows come back as
+tuples that are turned straight into msgspec Structs, and the connection returns to the
+pool as soon as the statement is done. Use it only for work that is a single statement;
+anything needing a transaction across statements belongs in a session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["app_engine", "driver_connection"]
+
+# Where this module remembers, per app, the state key under which Advanced-Alchemy keeps
+# the engine ("db_engine", or "db_engine_1"... when a process builds several apps).
+_ENGINE_KEY = "driver_engine_state_key"
+
+# Server errors after which the session is gone (lost link, server shutting down); any
+# other PostgresError is an answer to the statement and leaves the connection usable.
+_FATAL_SERVER_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def app_engine(app: Litestar) -> AsyncEngine:
+    """The app's engine, read from app state rather than injected.
+
+    Each injected dependency beside another at the same depth makes Litestar resolve
+    them in an anyio task group, about 40 us per request on this hardware, so hot
+    handlers take the request (free) and build their small service objects from it.
+    """
+    key = app.state.get(_ENGINE_KEY)
+    if key is None:
+        config = app.plugins.get(SQLAlchemyInitPlugin).config[0]
+        key = app.state[_ENGINE_KEY] = config.engine_app_state_key
+    engine: AsyncEngine = app.state[key]
+    return engine
+
+
+def _connection_is_spoiled(driver: Any, error: BaseException) -> bool:
+    if isinstance(error, asyncpg.PostgresError) and not isinstance(error, _FATAL_SERVER_ERRORS):
+        return bool(driver.is_closed())
+    # Lost links, protocol errors and cancelled statements (a client that went away):
+    # the connection's state is unknown.
+    return True
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """Yield the pooled connection's `asyncpg.Connection` (not inside a transaction)."""
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        try:
+            yield driver
+        except BaseException as error:
+            if not _connection_is_spoiled(driver, error):
+                raise
+            # SQLAlchemy never sees errors raised here, so it cannot know the connection
+            # died: tell the pool not to hand it out again.
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            if isinstance(error, Exception) and not isinstance(error, OSError):
+                # One exception type for "the link broke", whatever asyncpg noticed first
+                # (app/errors.py answers it with 503, not 500).
+                raise ConnectionResetError("lost the database connection") from error
+            raise
