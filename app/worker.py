@@ -11,13 +11,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 from saq import CronJob
-from saq.queue.redis import RedisQueue
 
 from app.config import ConfigError, Settings, get_settings
 from app.jobs.tasks import (
+    WorkerQueue,
     after_process,
     cron_expression_every,
     job_functions,
+    purge_deleted_projects,
     purge_old_job_records,
     shutdown,
     startup,
@@ -37,7 +38,7 @@ def build_settings(app_settings: Settings) -> dict[str, Any]:
         health_check_interval=30,
     )
     return {
-        "queue": RedisQueue(redis, name=app_settings.saq_queue),
+        "queue": WorkerQueue(redis, name=app_settings.saq_queue),
         "functions": job_functions(),
         "concurrency": app_settings.worker_concurrency,
         "cron_jobs": [
@@ -47,6 +48,7 @@ def build_settings(app_settings: Settings) -> dict[str, Any]:
                 timeout=60,
                 ttl=60,
             ),
+            CronJob(purge_deleted_projects, cron="47 3 * * *", timeout=600, ttl=3600),
             CronJob(purge_old_job_records, cron="17 4 * * *", timeout=600, ttl=3600),
         ],
         "startup": startup,

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.children.repository import ChildRepository
+from app.children.service import ChildService
+from app.db.tenancy import TenantScope
 from app.jobs.schemas import (
     DemoJobRequest,
     DemoParams,
@@ -26,6 +29,8 @@ from app.jobs.schemas import (
     ExportParams,
     ExportResult,
 )
+from app.projects.schemas import Project, ProjectSort
+from app.projects.service import ProjectReads
 
 __all__ = ["KINDS", "JobFailure", "JobKind", "JobRun", "kind_of"]
 
@@ -48,6 +53,10 @@ class JobRun(Protocol):
 
     async def report(self, step: int, message: str) -> None:
         """Record and publish progress; raises if the job was aborted meanwhile."""
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The worker's database engine, for readers that take their own connections."""
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A new database session of the job's own (commit it yourself)."""
@@ -104,9 +113,30 @@ DEMO: JobKind[DemoParams, DemoResult] = JobKind(
 
 
 async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
-    await run.report(1, "Collecting children")
-    await run.report(2, "Collecting projects")
-    return ExportResult(exported_at=datetime.datetime.now(datetime.UTC))
+    """The caller's children and the projects the caller can see, as the API shows them."""
+    children = await ChildService(ChildRepository(run.engine)).list(run.owner_sub)
+    await run.report(1, f"Collected {len(children)} children")
+    # The visibility rules of the caller at the time the export was asked for.
+    scope = TenantScope(tenant_id=run.tenant_id, owner_sub=run.owner_sub)
+    reads = ProjectReads.for_scope(run.engine, scope)
+    projects: list[Project] = []
+    while True:  # oldest first, so projects created meanwhile can only come after
+        page = await reads.list_projects(
+            limit=EXPORT_PAGE, offset=len(projects), q=None, sort=ProjectSort.OLDEST
+        )
+        projects += page.items
+        if not page.items or len(projects) >= page.total:
+            break
+    await run.report(2, f"Collected {len(projects)} projects")
+    return ExportResult(
+        exported_at=datetime.datetime.now(datetime.UTC),
+        message=f"Exported {len(children)} children and {len(projects)} projects",
+        children=children,
+        projects=projects,
+    )
+
+
+EXPORT_PAGE = 100
 
 
 EXPORT: JobKind[ExportParams, ExportResult] = JobKind(

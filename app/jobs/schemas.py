@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.children.schemas import Child
+from app.projects.schemas import Project
+
 __all__ = [
     "TERMINAL_STATUSES",
     "DemoJobRequest",
@@ -89,9 +92,9 @@ class DemoResult(msgspec.Struct, kw_only=True, tag_field="kind", tag="demo"):
 
 class ExportResult(msgspec.Struct, kw_only=True, tag_field="kind", tag="export"):
     exported_at: datetime.datetime
-    # Filled in once the children and projects domains land (see registry.py).
-    children: list[dict[str, str]] = msgspec.field(default_factory=list)
-    projects: list[dict[str, str]] = msgspec.field(default_factory=list)
+    message: str
+    children: list[Child]
+    projects: list[Project]
 
 
 JobResult = DemoResult | ExportResult

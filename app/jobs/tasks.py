@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError
 from saq import Job as SaqJob
 from saq.job import Status
 from saq.queue import Queue
+from saq.queue.redis import RedisQueue
 from saq.types import Context
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,13 +38,16 @@ from app.config import Settings, get_settings
 from app.jobs.registry import KINDS, JobFailure, JobKind
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobAborted, JobStateWriter
+from app.projects.service import ProjectService
 
 __all__ = [
+    "WorkerQueue",
     "WorkerResources",
     "after_process",
     "alive_key",
     "cron_expression_every",
     "job_functions",
+    "purge_deleted_projects",
     "purge_old_job_records",
     "shutdown",
     "startup",
@@ -110,6 +115,70 @@ def _resources(ctx: Context) -> WorkerResources:
     return resources
 
 
+# --- the worker's queue -----------------------------------------------------------------
+
+
+class WorkerQueue(RedisQueue):
+    """SAQ's Redis queue with a sweep that cannot catch a job in the middle of dequeueing.
+
+    SAQ's sweep frees every job in the active list whose status is not `active`. A worker
+    moves a job into that list and marks it active a moment later, so a sweep in between
+    (likely when a worker starts while jobs wait) aborts a healthy job. Here such a job
+    is only swept once it has stayed that way for `mid_dequeue_grace_s`; stuck active
+    jobs (past their time limit or heartbeat) and vanished ones are swept as SAQ does.
+    """
+
+    def __init__(self, *args: Any, mid_dequeue_grace_s: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._grace_s = mid_dequeue_grace_s
+        self._not_active_since: dict[str, float] = {}
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        # The same lock as SAQ's: one sweep per `lock` seconds across all workers.
+        if not await self.redis.set(self.namespace("sweep"), 1, ex=lock, nx=True):
+            return []
+        job_ids: list[bytes] = await self.redis.lrange(  # type: ignore[misc]
+            self.namespace("active"), 0, -1
+        )
+        stored = await self.redis.mget(job_ids) if job_ids else []
+        now = time.monotonic()
+        seen: dict[str, float] = {}
+        swept: list[str] = []
+        for raw_id, payload in zip(job_ids, stored, strict=True):
+            job_id = raw_id.decode()
+            job = self.deserialize(payload)
+            if job is None:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.lrem(self.namespace("active"), 0, job_id)
+                    pipe.zrem(self.namespace("incomplete"), job_id)
+                    await pipe.execute()
+                swept.append(job_id)
+            elif job.status == Status.ACTIVE:
+                if job.stuck:
+                    await self._free(job, abort)
+                    swept.append(job_id)
+            else:
+                seen[job_id] = self._not_active_since.get(job_id, now)
+                if now - seen[job_id] >= self._grace_s:
+                    await self._free(job, abort)
+                    swept.append(job_id)
+                    del seen[job_id]
+        self._not_active_since = seen
+        if swept:
+            logger.info("SAQ sweep freed %s", swept)
+        return swept
+
+    async def _free(self, job: SaqJob, abort: float) -> None:
+        """What SAQ's sweep does with a job: abort it, then retry it or end it aborted."""
+        await self.abort(job, error=self.swept_error_message)
+        with contextlib.suppress(TimeoutError):
+            await job.refresh(abort)
+        if job.retryable:
+            await self.retry(job, error=self.swept_error_message)
+        else:
+            await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+
+
 # --- lifecycle --------------------------------------------------------------------------
 
 
@@ -171,6 +240,7 @@ class _Run:
     tenant_id: str | None
     total_steps: int
     writer: JobStateWriter
+    engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
 
     async def report(self, step: int, message: str) -> None:
@@ -217,6 +287,7 @@ def _runner(kind: JobKind[Any, Any]) -> JobFunction:
             tenant_id=tenant_id,
             total_steps=kind.total_steps(typed_params),
             writer=resources.writer,
+            engine=resources.engine,
             sessions=resources.sessions,
         )
         heartbeat = asyncio.create_task(_keep_heartbeat(saq_job, kind.heartbeat_s))
@@ -352,6 +423,18 @@ async def purge_old_job_records(ctx: Context) -> int:
     if deleted:
         logger.info("deleted %d finished job records", deleted)
     return deleted
+
+
+async def purge_deleted_projects(ctx: Context) -> int:
+    """Projects soft-deleted longer ago than `purge_deleted_after_days` go for good."""
+    resources = _resources(ctx)
+    async with resources.sessions() as session:
+        purged = await ProjectService.for_maintenance(session).purge_deleted_projects(
+            resources.settings.purge_deleted_after_days
+        )
+    if purged:
+        logger.info("purged %d long-deleted projects", purged)
+    return purged
 
 
 def cron_expression_every(seconds: int) -> str:

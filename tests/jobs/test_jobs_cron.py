@@ -6,13 +6,15 @@ import dataclasses
 import datetime
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
 import asyncpg
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 from redis.asyncio import Redis
 from saq import Job as SaqJob
 from saq.job import Status
@@ -27,6 +29,7 @@ from app.jobs.registry import KINDS
 from app.jobs.repository import JobRepository
 from app.jobs.service import saq_job_for
 
+Auth = Callable[[str], dict[str, str]]
 OWNER = Principal(
     sub="cron-test-owner",
     username=None,
@@ -239,7 +242,67 @@ async def test_old_finished_job_records_are_purged(
     assert remaining == {old_running, recent_done}
 
 
+async def test_long_deleted_projects_are_purged(
+    harness: Harness, db: asyncpg.Connection, client: TestClient[Litestar], auth: Auth
+) -> None:
+    """The cron calls the projects domain's purge with `purge_deleted_after_days`."""
+    harness.resources.settings = dataclasses.replace(
+        harness.resources.settings, purge_deleted_after_days=1
+    )
+    ids = []
+    for name in ("old", "recent", "kept"):
+        response = client.post("/v1/projects", json={"name": name}, headers=auth("carol"))
+        ids.append(uuid.UUID(response.json()["id"]))
+    old, recent, kept = ids
+    for project_id in (old, recent):
+        deleted = client.delete(f"/v1/projects/{project_id}", headers=auth("carol"))
+        assert deleted.status_code == 204
+    await db.execute(
+        "UPDATE projects SET deleted_at = now() - interval '2 days' WHERE id = $1", old
+    )
+
+    assert await tasks.purge_deleted_projects(harness.ctx) >= 1
+
+    rows = await db.fetch(
+        "SELECT id, is_deleted FROM projects WHERE id = ANY($1::uuid[])", [old, recent, kept]
+    )
+    assert {row["id"]: row["is_deleted"] for row in rows} == {recent: True, kept: False}
+
+
 def test_cron_lines_fire_at_the_configured_interval() -> None:
     assert tasks.cron_expression_every(1) == "* * * * * */1"
     assert tasks.cron_expression_every(15) == "* * * * * */15"
     assert tasks.cron_expression_every(120) == "*/2 * * * *"
+
+
+async def test_saq_sweep_spares_a_job_being_dequeued(harness: Harness) -> None:
+    """A job moved to the active list but not yet marked active is not aborted at once."""
+    queue = tasks.WorkerQueue(harness.queue.redis, name=harness.queue.name)
+    job_id = await harness.add_job("demo")
+    dequeued = await queue.dequeue(timeout=2)  # in the active list, status still "queued"
+    assert dequeued is not None
+
+    assert await queue.sweep(lock=1) == []
+    assert (await queue.job(str(job_id))).status == Status.QUEUED  # type: ignore[union-attr]
+
+    patient = tasks.WorkerQueue(harness.queue.redis, name=queue.name, mid_dequeue_grace_s=0)
+    await harness.queue.redis.delete(queue.namespace("sweep"))
+    assert await patient.sweep(lock=1, abort=0.1) == [f"saq:job:{queue.name}:{job_id}"]
+    # Never started (its worker died before marking it active): queued again, not lost.
+    assert (await queue.job(str(job_id))).status == Status.QUEUED  # type: ignore[union-attr]
+    assert await queue.count("active") == 0
+
+
+async def test_saq_sweep_frees_an_active_job_past_its_time_limit(harness: Harness) -> None:
+    queue = tasks.WorkerQueue(harness.queue.redis, name=harness.queue.name)
+    job_id = await harness.add_job("export")  # two attempts: freed means retried
+    job = await harness.run_on(job_id, worker_id="the-sweeper")
+    job.timeout = 1
+    job.started -= 5_000  # started five seconds ago, with a one-second limit
+    await job.update()
+
+    assert await queue.sweep(lock=1, abort=0.1) == [job.id]
+    freed = await queue.job(str(job_id))
+    assert freed is not None
+    assert freed.status == Status.QUEUED
+    assert freed.error == "swept"

@@ -237,15 +237,51 @@ def test_a_crashing_job_fails_with_a_safe_error(
     assert job["result"] is None
 
 
-def test_export_collects_the_callers_data(
+def test_export_collects_the_callers_children_and_visible_projects(
     client: TestClient[Litestar], auth: Auth, worker: WorkerProcess
 ) -> None:
-    headers = auth("bob")
-    job_id = start_job(client, headers, kind="export")["job_id"]
-    job = wait_for_job(client, headers, job_id, finished)
+    tag = uuid.uuid4().hex[:8]
+
+    def create(path: str, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = client.post(path, json=body, headers=auth(user))
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    bobs_child = create("/v1/children", "bob", {"name": f"Kid {tag}", "birthday": "2018-05-01"})
+    alices_child = create(
+        "/v1/children", "alice", {"name": f"Other {tag}", "birthday": "2017-01-01"}
+    )
+    acme = create("/v1/projects", "alice", {"name": f"acme {tag}"})  # bob's tenant too
+    globex = create("/v1/projects", "carol", {"name": f"globex {tag}"})
+    daves = create("/v1/projects", "dave", {"name": f"dave {tag}"})
+    deleted = create("/v1/projects", "bob", {"name": f"gone {tag}"})
+    assert client.delete(f"/v1/projects/{deleted['id']}", headers=auth("bob")).status_code == 204
+
+    job_id = start_job(client, auth("bob"), kind="export")["job_id"]
+    job = wait_for_job(client, auth("bob"), job_id, finished)
     assert job["status"] == "complete", job
-    assert job["result"]["kind"] == "export"
     assert job["total_steps"] == job["step"] == 2
+    result = job["result"]
+    assert result["kind"] == "export"
+    child_ids = {child["id"] for child in result["children"]}
+    project_ids = {project["id"] for project in result["projects"]}
+    assert bobs_child["id"] in child_ids
+    assert alices_child["id"] not in child_ids
+    assert acme["id"] in project_ids
+    assert not {globex["id"], daves["id"], deleted["id"]} & project_ids
+    # Each item is exactly what the children/projects endpoints answer.
+    exported_child = next(c for c in result["children"] if c["id"] == bobs_child["id"])
+    assert exported_child == bobs_child
+    exported_project = next(p for p in result["projects"] if p["id"] == acme["id"])
+    assert exported_project == client.get(f"/v1/projects/{acme['id']}", headers=auth("bob")).json()
+
+    # Without a tenant claim, only the caller's own untenanted projects.
+    dave_job = start_job(client, auth("dave"), kind="export")["job_id"]
+    dave_result = wait_for_job(client, auth("dave"), dave_job, finished)["result"]
+    dave_projects = {project["id"] for project in dave_result["projects"]}
+    assert daves["id"] in dave_projects
+    assert acme["id"] not in dave_projects
 
 
 async def test_the_record_keeps_the_owner_and_params(
