@@ -18,6 +18,12 @@ from advanced_alchemy.exceptions import (
     NotFoundError,
     RepositoryError,
 )
+from asyncpg.exceptions import DataError as AsyncpgDataError
+from asyncpg.exceptions import (
+    InsufficientResourcesError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+)
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -30,6 +36,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -65,6 +72,13 @@ def _is_outage(exc: BaseException) -> str | None:
         if isinstance(seen, PoolTimeoutError | OSError | asyncio.TimeoutError):
             return "the database"
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return "the database"
+        # SQLSTATE classes 08 (connection), 53 (too many connections, out of memory or
+        # disk) and 57 (starting up, shutting down, admin shutdown, statement cancelled):
+        # the server cannot serve right now; a retry soon may succeed.
+        if isinstance(
+            seen, PostgresConnectionError | InsufficientResourcesError | OperatorInterventionError
+        ):
             return "the database"
         if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
             return "the database"
@@ -113,6 +127,8 @@ def _repository_error(
 ) -> Response[dict[str, Any]]:
     if isinstance(exc, NotFoundError):
         return error_response(HTTP_404_NOT_FOUND, "Not found")
+    if _is_bad_value(exc):  # Advanced-Alchemy reports these as integrity errors (409)
+        return _bad_value(request, exc)
     if isinstance(exc, DuplicateKeyError):
         return error_response(HTTP_409_CONFLICT, "A record with the same key already exists")
     if isinstance(exc, ForeignKeyError):
@@ -120,6 +136,30 @@ def _repository_error(
     if isinstance(exc, IntegrityError):
         return error_response(HTTP_409_CONFLICT, "The change conflicts with existing data")
     return _unexpected(request, exc)
+
+
+def _is_bad_value(exc: BaseException) -> bool:
+    """PostgreSQL (or the driver, before sending) refused a value as data: out of range for
+    its column type, malformed for it, too long. Such values come from the request."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SQLDataError):
+            return True
+        if isinstance(seen, AsyncpgDataError):  # its subclasses are SQLSTATE class 22
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _bad_value(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # A safety net for input a handler did not validate (an offset beyond bigint, a NUL
+    # character in text): the client sent it, so it is a 400, not a server error.
+    logger.warning(
+        "value refused by the database on %s %s: %r", request.method, request.url.path, exc
+    )
+    return error_response(
+        HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
+    )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -133,6 +173,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
             f"Service temporarily unavailable: {service} is not answering",
             headers={"Retry-After": "5"},
         )
+    if _is_bad_value(exc):
+        return _bad_value(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
 

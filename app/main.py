@@ -15,7 +15,12 @@ from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
 from app.content.controller import ContentController
 from app.db import build_sqlalchemy_plugin
-from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
+from app.docs import (
+    build_openapi_config,
+    document_error_responses,
+    mark_legacy_aliases,
+    openapi_json,
+)
 from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.jobs.controller import JobController, watch_job
@@ -74,7 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=exception_handlers,
         openapi_config=build_openapi_config(auth.openapi_components()),
-        on_startup=[mark_legacy_aliases, freeze_startup_objects],
+        on_startup=[mark_legacy_aliases, document_error_responses, freeze_startup_objects],
         # Logging is configured above, as JSON; Litestar's own setup would replace it.
         logging_config=None,
         debug=False,

@@ -48,12 +48,12 @@ def sub_of(client: TestClient[Litestar], headers: Headers) -> str:
 
 @pytest.fixture
 def parent(issuer: devstack.IssuerInfo, client: TestClient[Litestar]) -> Headers:
-    return new_parent(issuer, client)
+    return new_parent(issuer)
 
 
 @pytest.fixture
 def other_parent(issuer: devstack.IssuerInfo, client: TestClient[Litestar]) -> Headers:
-    return new_parent(issuer, client)
+    return new_parent(issuer)
 
 
 # --- upsert matrix ---------------------------------------------------------------------

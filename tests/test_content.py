@@ -57,7 +57,7 @@ Item = dict[str, Any]
 
 @pytest.fixture
 def parent(issuer: devstack.IssuerInfo, client: TestClient[Litestar]) -> Headers:
-    return new_parent(issuer, client)
+    return new_parent(issuer)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_missing_child_id_is_400_naming_it(
 def test_unknown_foreign_or_malformed_child_is_404(
     client: TestClient[Litestar], issuer: devstack.IssuerInfo, parent: Headers, path: str
 ) -> None:
-    someone_else = new_parent(issuer, client)
+    someone_else = new_parent(issuer)
     foreign = create_child(client, someone_else, age=6, today=dt.date.today())
     for child_id in (foreign["id"], f"nobody-{uuid.uuid4().hex}", "not an id", "x" * 65):
         response = client.get(path, params={"childId": child_id}, headers=parent)
@@ -452,7 +452,7 @@ def test_unknown_subject_is_404_but_an_unsuited_one_is_empty(
 def test_a_foreign_child_is_404_before_the_subject_is_looked_at(
     client: TestClient[Litestar], issuer: devstack.IssuerInfo, parent: Headers
 ) -> None:
-    child = create_child(client, new_parent(issuer, client), age=8, today=dt.date.today())
+    child = create_child(client, new_parent(issuer), age=8, today=dt.date.today())
     response = client.get(
         "/v1/flashcards", params={"childId": child["id"], "subjectId": "alchemy"}, headers=parent
     )

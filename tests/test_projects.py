@@ -116,6 +116,8 @@ def test_description_is_optional(
         ({"name": "ok", "description": "d" * 2001}, "description"),
         ({"name": "ok", "description": 5}, "description"),
         ({"name": "ok", "tenant_id": "globex"}, "tenant_id"),
+        ({"name": "nul\x00byte"}, "name"),
+        ({"name": "ok", "description": "nul\x00byte"}, "description"),
     ],
 )
 async def test_create_rejects_bad_input_naming_the_field(
@@ -200,6 +202,7 @@ async def test_patch_changes_only_the_fields_sent(
         ({"description": ["list"]}, "description"),
         ({"name": "fine", "owner_sub": "me"}, "owner_sub"),
         ({"name": "fine", "description": "d" * 2001}, "description"),
+        ({"name": "\x00"}, "name"),
     ],
 )
 async def test_patch_rejects_bad_input_and_writes_nothing(
@@ -436,6 +439,7 @@ def test_listing_search_is_case_insensitive_and_literal(
         ("offset=x", "offset"),
         ("sort=newest", "sort"),
         ("q=" + "q" * 201, "q"),
+        ("q=a%00b", "q"),
     ],
 )
 def test_listing_rejects_out_of_range_parameters(

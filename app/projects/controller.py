@@ -22,6 +22,7 @@ from app.projects.deps import (
 )
 from app.projects.models import NAME_MAX
 from app.projects.schemas import (
+    NO_NUL,
     Project,
     ProjectCreate,
     ProjectPage,
@@ -82,6 +83,7 @@ class ProjectController(Controller):
             str | None,
             QueryParameter(
                 max_length=NAME_MAX,
+                pattern=NO_NUL,
                 description=(
                     "Keep names containing this text (case-insensitive; % and _ are literal)."
                 ),

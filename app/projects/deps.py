@@ -7,10 +7,14 @@ there is no unscoped way in.
 
 from __future__ import annotations
 
+from typing import Any
+
+from litestar import Request
 from litestar.di import NamedDependency, Provide
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.driver import app_engine
 from app.db.tenancy import TenantScope
 from app.projects.service import ProjectReads, ProjectService
 
@@ -24,10 +28,12 @@ __all__ = [
 
 
 def provide_project_reads(
-    db_engine: NamedDependency[AsyncEngine], caller: NamedDependency[Principal]
+    caller: NamedDependency[Principal], request: Request[Any, Any, Any]
 ) -> ProjectReads:
     # Reads take the engine, not a session: no session, transaction or commit per request.
-    return ProjectReads.for_scope(db_engine, TenantScope.for_caller(caller))
+    # The engine comes from the app, so this dependency only waits on `caller` (a chain,
+    # not siblings that Litestar would resolve in a task group; see app.db.driver).
+    return ProjectReads.for_scope(app_engine(request.app), TenantScope.for_caller(caller))
 
 
 def provide_project_service(

@@ -2,9 +2,9 @@
 
 Two doors, both built around the caller's scope:
 
-- `ProjectReader` serves the hot reads (list, get) straight from the asyncpg driver: fixed
-  SQL text whose WHERE starts with the scope's and soft delete's conditions, one round trip,
-  no transaction, no session, rows turned directly into msgspec Structs.
+- `ProjectReader` serves the hot reads (list, get) straight from the asyncpg driver
+  (`app.db.driver`): fixed SQL text whose WHERE starts with the scope's and soft delete's
+  conditions, one round trip, no transaction, no session, rows straight into msgspec Structs.
 - `ProjectRepository` (Advanced-Alchemy, soft delete, tenant scope) does the writes in the
   request's session, each a single statement; a conditional change is one
   `UPDATE ... WHERE version = ... RETURNING`.
@@ -12,17 +12,15 @@ Two doors, both built around the caller's scope:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import asyncpg
 from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.driver import driver_connection
 from app.db.soft_delete import not_deleted_sql, utc_now
 from app.db.tenancy import TenantScope, TenantScopedRepository
 from app.projects.models import Project as ProjectModel
@@ -65,27 +63,6 @@ def _project(row: Sequence[Any]) -> Project:
 
 def _versioned(row: Sequence[Any]) -> VersionedProject:
     return VersionedProject(_project(row), row[_FIELD_COUNT])
-
-
-@asynccontextmanager
-async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """A pooled connection's asyncpg driver, outside any transaction, for one statement.
-
-    A lone SELECT is its own consistent snapshot, so there is no BEGIN/COMMIT around it, and
-    the connection goes back to the pool as soon as the rows are read.
-    """
-    async with engine.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        try:
-            yield driver
-        except BaseException as error:
-            # SQLAlchemy never sees errors raised here: when the link broke or a statement
-            # was cut off mid-flight (client gone), keep the connection out of the pool.
-            if not isinstance(error, asyncpg.PostgresError) or driver.is_closed():
-                with contextlib.suppress(Exception):
-                    await connection.invalidate()
-            raise
 
 
 class ListingQuery(NamedTuple):
@@ -136,7 +113,7 @@ class ProjectReader:
         query = self.listing_query(
             limit=limit, offset=offset, name_contains=name_contains, sort=sort
         )
-        async with _driver_connection(self._engine) as connection:
+        async with driver_connection(self._engine) as connection:
             rows = await connection.fetch(query.page_sql, *query.page_params)
             if rows:
                 total: int = rows[0][_FIELD_COUNT]
@@ -150,7 +127,7 @@ class ProjectReader:
         params: list[Any] = [project_id]
         where = " AND ".join([f"{_TABLE}.id = $1", *self._visible(params)])
         sql = f"SELECT {_SELECT_LIST}, {_TABLE}.version FROM {_TABLE} WHERE {where}"  # noqa: S608
-        async with _driver_connection(self._engine) as connection:
+        async with driver_connection(self._engine) as connection:
             row = await connection.fetchrow(sql, *params)
         return None if row is None else _versioned(row)
 

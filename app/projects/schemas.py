@@ -11,6 +11,7 @@ from msgspec import UNSET, UnsetType
 from app.projects.models import DESCRIPTION_MAX, NAME_MAX
 
 __all__ = [
+    "NO_NUL",
     "Project",
     "ProjectCreate",
     "ProjectPage",
@@ -19,17 +20,25 @@ __all__ = [
     "VersionedProject",
 ]
 
+# PostgreSQL text cannot hold NUL characters: refuse them as bad input, not at the database.
+NO_NUL = r"^[^\x00]*$"
+
 Name = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=NAME_MAX,
+        pattern=NO_NUL,
         description=f"1-{NAME_MAX} characters; surrounding whitespace is removed.",
     ),
 ]
 Description = Annotated[
     str,
-    msgspec.Meta(max_length=DESCRIPTION_MAX, description=f"At most {DESCRIPTION_MAX} characters."),
+    msgspec.Meta(
+        max_length=DESCRIPTION_MAX,
+        pattern=NO_NUL,
+        description=f"At most {DESCRIPTION_MAX} characters.",
+    ),
 ]
 
 

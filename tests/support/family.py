@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,21 +17,10 @@ from app.clock import CLOCK_STATE_KEY, FixedClock
 Headers = dict[str, str]
 
 
-def new_parent(issuer: devstack.IssuerInfo, client: TestClient[Litestar] | None = None) -> Headers:
-    """Headers for a parent no other test has seen (its own `sub`), so lists start empty.
-
-    With `client`, waits until that app accepts the token: after another test rotated
-    the issuer's key, a long-lived app learns the new key only once its JWKS refetch
-    cooldown has passed.
-    """
+def new_parent(issuer: devstack.IssuerInfo) -> Headers:
+    """Headers for a parent no other test has seen (its own `sub`), so lists start empty."""
     token = issuer.mint(username=f"parent-{uuid.uuid4().hex[:12]}")
-    headers = {"Authorization": f"Bearer {token}"}
-    if client is not None:
-        deadline = time.monotonic() + 30
-        while client.get("/v1/me", headers=headers).status_code == 401:
-            assert time.monotonic() < deadline, "the app never accepted a freshly minted token"
-            time.sleep(0.5)
-    return headers
+    return {"Authorization": f"Bearer {token}"}
 
 
 def birthday_for_age(age: int, today: dt.date) -> dt.date:

@@ -25,8 +25,8 @@ def running_api(extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
     env = {**os.environ, **(extra_env or {})}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
-    # Its own process group (devstack.spawn), so stop_process's group signal reaches it.
-    process = devstack.spawn(command, env=env)
+    # Its own process group (spawn), so stop_process can signal it and whatever it forked.
+    process = devstack.spawn(command, env=env, cwd=REPO_ROOT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         devstack.wait_for_http(f"{base_url}/health", timeout=30, process=process)

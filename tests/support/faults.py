@@ -1,0 +1,97 @@
+"""Private backing services for fault tests: a PostgreSQL the test may stop and start again,
+and a Redis, both started for the test alone (never the machine's shared servers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import devstack
+
+from tests.support.processes import REPO_ROOT
+
+
+def _pg_ctl() -> str:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return str(Path(POSTGRES_BIN_PATH) / "pg_ctl")
+
+
+@dataclass
+class PrivatePostgres:
+    """An embedded PostgreSQL (pgserver) under the test's control."""
+
+    url: str
+    pgdata: Path
+    # The postmaster's own options (socket dir, no TCP), kept so a restart listens
+    # exactly where the app already points.
+    options: str
+
+    @property
+    def _owner(self) -> str | None:
+        owner = pwd.getpwuid(self.pgdata.stat().st_uid).pw_name
+        return None if owner == pwd.getpwuid(os.getuid()).pw_name else owner
+
+    def _pg_ctl(self, *args: str) -> None:
+        result = subprocess.run(
+            [_pg_ctl(), "-D", str(self.pgdata), "-w", "-t", "30", *args],
+            user=self._owner,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"pg_ctl {' '.join(args)} failed ({result.returncode}): "
+                f"{(result.stdout + result.stderr).strip()[-1000:]}"
+            )
+
+    def stop(self) -> None:
+        """Fast shutdown: open connections are cut, as when a server restarts or fails over."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-o", self.options, "-l", str(self.pgdata / "restart.log"), "start")
+
+
+def _postmaster_options(pgdata: Path) -> str:
+    """Options after `-D <pgdata>` in postmaster.opts, quoted for `pg_ctl -o`."""
+    words = shlex.split((pgdata / "postmaster.opts").read_text())
+    options = words[1:]
+    if "-D" in options:
+        at = options.index("-D")
+        del options[at : at + 2]
+    return shlex.join(options)
+
+
+def migrate(database_url: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@contextlib.contextmanager
+def private_services(state_dir: Path) -> Iterator[tuple[PrivatePostgres, str]]:
+    """A migrated private PostgreSQL and a private Redis URL, stopped when the block ends."""
+    with (
+        devstack.embedded_postgres(state_dir / "pg", durable=False) as database_url,
+        devstack.embedded_redis(state_dir / "redis") as redis_url,
+    ):
+        pgdata = (state_dir / "pg").resolve()
+        migrate(database_url)
+        yield PrivatePostgres(database_url, pgdata, _postmaster_options(pgdata)), redis_url
