@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, WebSocket, delete, get, post, websocket
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException, WebSocketDisconnect
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import Caller
@@ -28,6 +29,8 @@ __all__ = ["JobController", "watch_job"]
 logger = logging.getLogger(__name__)
 
 JOB_PATH = ["/v1/jobs/{job_id:str}", "/jobs/{job_id:str}"]
+# Far beyond any real history, and well inside what PostgreSQL takes as an OFFSET.
+MAX_OFFSET = 1_000_000_000
 WS_CLOSE_NOT_FOUND = 4404
 WS_CLOSE_TRY_AGAIN_LATER = 1013
 WS_CLOSE_INTERNAL_ERROR = 1011
@@ -81,7 +84,7 @@ class JobController(Controller):
         caller: Caller,
         job_service: NamedDependency[JobService],
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET)] = 0,
         status: Annotated[
             JobStatus | None, Parameter(description="Only jobs in this state")
         ] = None,
@@ -97,6 +100,11 @@ class JobController(Controller):
     @delete(
         JOB_PATH,
         status_code=HTTP_202_ACCEPTED,
+        responses={
+            HTTP_409_CONFLICT: ResponseSpec(
+                None, description="The job had already finished; nothing was changed."
+            )
+        },
         summary="Abort a queued or active job",
         description=(
             "`202` with the job, now `aborted`: its record is final at once and its worker "
