@@ -11,33 +11,20 @@ from typing import Any
 
 import msgspec
 import pytest
-import redis
 from litestar import Litestar
 from litestar.testing import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.processes import WorkerProcess, running_api, running_worker
+from tests.support.processes import (
+    WorkerProcess,
+    forget_saq_queue,
+    running_api,
+    running_worker,
+)
 
 # The session's worker sweeps often, so tests about dead workers finish quickly.
 FAST_SWEEP_ENV = {"JOB_SWEEP_INTERVAL_SECONDS": "1", "WORKER_LIVENESS_TTL_SECONDS": "3"}
-
-
-def forget_queue(queue: str) -> None:
-    """Delete a test queue's SAQ keys from the shared Redis (only that queue's)."""
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    try:
-        keys = list(client.scan_iter(match=f"saq:*{queue}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _forget_the_session_queue() -> Iterator[None]:
-    yield
-    forget_queue(os.environ["SAQ_QUEUE"])
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +43,7 @@ def idle_client() -> Iterator[TestClient[Litestar]]:
     settings = dataclasses.replace(load_settings(), saq_queue=f"idle-{uuid.uuid4().hex[:12]}")
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-    forget_queue(settings.saq_queue)
+    forget_saq_queue(os.environ["REDIS_URL"], settings.saq_queue)
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,8 @@ def test_redis_down_makes_post_503_within_2s_while_the_rest_works(
 
     # Everything that does not need Redis keeps working.
     assert client.get("/v1/me", headers=headers).status_code == 200
+    assert client.get("/v1/children", headers=headers).status_code == 200
+    assert client.get("/v1/projects", headers=headers).status_code == 200
     job = client.get(f"/v1/jobs/{existing['job_id']}", headers=headers)
     assert job.status_code == 200
     assert job.json()["status"] == "queued"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import devstack
+import httpx
 import psutil
 import pytest
 import redis
@@ -73,6 +74,9 @@ def test_second_api_streams_progress_of_a_job_started_on_the_first(
     with open_socket(api_process, f"/ws/jobs/{job_id}?token={token('alice')}") as socket:
         messages = receive_all(socket)
         assert socket.close_code == 1000
+    # Both processes read the same state: it lives in the database, not in either API.
+    elsewhere = httpx.get(f"{api_process}/v1/jobs/{job_id}", headers=auth("alice"))
+    assert elsewhere.json() == client.get(f"/v1/jobs/{job_id}", headers=auth("alice")).json()
     assert messages[0]["status"] in {"queued", "active"}
     _assert_no_gaps(messages, job_id, 5)
     # Every update after the first message arrived (it connected before step 1 ended).

