@@ -47,12 +47,23 @@ class Settings:
     token_cache_size: int = 10_000
     job_state_ttl_s: int = 86_400
     purge_deleted_after_days: int = 30
+    # SAQ queue name (tests use a unique one), how long POST /v1/jobs may wait for Redis
+    # before answering 503, jobs one worker process runs at once, and how often the
+    # worker's cron checks for jobs whose worker died.
+    saq_queue: str = "default"
+    job_enqueue_timeout_s: float = 1.5
+    worker_concurrency: int = 10
+    job_sweep_interval_s: int = 10
+    # A worker that has not said "alive" for this long is dead: the sweep fails or
+    # retries its active jobs.
+    worker_liveness_ttl_s: int = 15
     log_level: str = "INFO"
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _ORIGIN = re.compile(r"^https?://[^\s/]+$")
 _CLAIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -92,6 +103,13 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: i
     return value
 
 
+def _queue_name(env: Mapping[str, str]) -> str:
+    name = env.get("SAQ_QUEUE", "").strip() or "default"
+    if not _QUEUE_NAME.match(name):
+        raise ConfigError(f"SAQ_QUEUE may hold only A-Z a-z 0-9 _ . - (got {name!r})")
+    return name
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment), or raise ConfigError."""
     env = os.environ if env is None else env
@@ -129,6 +147,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_max_overflow=_positive_int(env, "DB_MAX_OVERFLOW", 0, minimum=0),
         job_state_ttl_s=_positive_int(env, "JOB_STATE_TTL_SECONDS", 86_400),
         purge_deleted_after_days=_positive_int(env, "PURGE_DELETED_AFTER_DAYS", 30),
+        saq_queue=_queue_name(env),
+        worker_concurrency=_positive_int(env, "WORKER_CONCURRENCY", 10),
+        job_sweep_interval_s=_positive_int(env, "JOB_SWEEP_INTERVAL_SECONDS", 10),
+        worker_liveness_ttl_s=_positive_int(env, "WORKER_LIVENESS_TTL_SECONDS", 15),
         log_level=log_level,
     )
 

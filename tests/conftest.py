@@ -21,7 +21,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT, forget_saq_queue
 
 _STACK = pytest.StashKey[contextlib.ExitStack]()
 _ISSUER = pytest.StashKey[devstack.IssuerInfo]()
@@ -65,6 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
     stack.callback(
         lambda: asyncio.run(_admin(base_db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     )
+    # Workers started by tests leave SAQ keys under the session's queue name.
+    stack.callback(forget_saq_queue, base_redis, f"test-{name}")
     database_url = devstack.with_database(base_db, name)
     _migrate(database_url)
     # Everything the app, a uvicorn subprocess or a worker process reads at start.

@@ -39,6 +39,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "app.children.models",
     "app.content.models",
     "app.projects.models",
+    "app.jobs.models",
 )
 
 

@@ -1,0 +1,167 @@
+"""HTTP endpoints for jobs and the `/ws/jobs/{job_id}` progress socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, WebSocket, delete, get, post, websocket
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException, WebSocketDisconnect
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.auth import Caller
+from app.errors import exception_handlers
+from app.jobs.deps import provide_job_service
+from app.jobs.registry import KINDS
+from app.jobs.schemas import Job, JobPage, JobRequest, JobStatus
+from app.jobs.service import JobNotFound, JobService, ProgressFollower, parse_job_id
+from app.realtime import HubUnavailable, PubSubHub
+
+__all__ = ["JobController", "watch_job"]
+
+logger = logging.getLogger(__name__)
+
+JOB_PATH = ["/v1/jobs/{job_id:str}", "/jobs/{job_id:str}"]
+# Far beyond any real history, and well inside what PostgreSQL takes as an OFFSET.
+MAX_OFFSET = 1_000_000_000
+WS_CLOSE_NOT_FOUND = 4404
+WS_CLOSE_TRY_AGAIN_LATER = 1013
+WS_CLOSE_INTERNAL_ERROR = 1011
+
+_FIELD_IN_MESSAGE = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
+
+
+def _name_the_field(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    """Point "missing/unknown field" errors at the field itself (`params.x`, `kind`).
+
+    msgspec reports them at the enclosing object (`params`, or the body as `data`), and
+    an unknown kind as a bare "Invalid value".
+    """
+    for item in exc.extra if isinstance(exc.extra, list) else ():
+        if not isinstance(item, dict):
+            continue
+        match = _FIELD_IN_MESSAGE.match(str(item.get("message", "")))
+        if match:
+            parent = item.get("key")
+            item["key"] = f"{parent}.{match[1]}" if parent and parent != "data" else match[1]
+        elif item.get("key") == "kind" and str(item.get("message", "")).startswith("Invalid"):
+            item["message"] = f"Unknown job kind; expected one of: {', '.join(KINDS)}"
+    return exception_handlers[HTTPException](request, exc)
+
+
+class JobController(Controller):
+    tags = ["jobs"]
+    dependencies = {"job_service": Provide(provide_job_service, sync_to_thread=False)}
+    exception_handlers = {ValidationException: _name_the_field}
+
+    @post(
+        ["/v1/jobs", "/jobs"],
+        status_code=HTTP_202_ACCEPTED,
+        summary="Start a job",
+        description=(
+            "Queues a job of the given `kind` with its `params`; the answer is the queued "
+            "job. Follow it with `GET /v1/jobs/{job_id}` or `/ws/jobs/{job_id}`. "
+            "`503` when the queue (Redis) is not answering."
+        ),
+    )
+    async def create_job(
+        self, caller: Caller, data: JSONBody[JobRequest], job_service: NamedDependency[JobService]
+    ) -> Job:
+        return await job_service.create(caller, data)
+
+    @get(["/v1/jobs", "/jobs"], summary="The caller's recent jobs, newest first")
+    async def list_jobs(
+        self,
+        caller: Caller,
+        job_service: NamedDependency[JobService],
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET)] = 0,
+        status: Annotated[
+            JobStatus | None, Parameter(description="Only jobs in this state")
+        ] = None,
+    ) -> JobPage:
+        return await job_service.page(caller, limit=limit, offset=offset, status=status)
+
+    @get(JOB_PATH, summary="A job's state (404 for someone else's job)")
+    async def get_job(
+        self, caller: Caller, job_id: FromPath[str], job_service: NamedDependency[JobService]
+    ) -> Job:
+        return await job_service.get(caller, job_id)
+
+    @delete(
+        JOB_PATH,
+        status_code=HTTP_202_ACCEPTED,
+        responses={
+            HTTP_409_CONFLICT: ResponseSpec(
+                None, description="The job had already finished; nothing was changed."
+            )
+        },
+        summary="Abort a queued or active job",
+        description=(
+            "`202` with the job, now `aborted`: its record is final at once and its worker "
+            "stops within about a second. `409` if the job had already finished."
+        ),
+    )
+    async def abort_job(
+        self, caller: Caller, job_id: FromPath[str], job_service: NamedDependency[JobService]
+    ) -> Job:
+        return await job_service.abort(caller, job_id)
+
+
+@websocket("/ws/jobs/{job_id:str}")
+async def watch_job(
+    socket: WebSocket[Any, Any, Any],
+    job_id: FromPath[str],
+    caller: Caller,
+    hub: NamedDependency[PubSubHub],
+    db_engine: NamedDependency[AsyncEngine],
+) -> None:
+    """The job's current state, then one message per update; closes 1000 after the end.
+
+    Unknown or someone else's job: 4404 (after accepting, so browsers see the code).
+    """
+    await socket.accept()
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
+        return
+    follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
+    # Clients send nothing here; listening is how we learn that one has left.
+    watcher = asyncio.create_task(_stop_when_client_leaves(socket, follower))
+    try:
+        async with contextlib.aclosing(follower.messages()) as messages:
+            async for data in messages:
+                await socket.send_text(data)
+        code, reason = 1000, "Job finished"
+    except WebSocketDisconnect:
+        return
+    except JobNotFound:
+        code, reason = WS_CLOSE_NOT_FOUND, "Job not found"
+    except HubUnavailable:
+        code, reason = WS_CLOSE_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
+    except Exception:
+        logger.exception("job progress socket failed")
+        code, reason = WS_CLOSE_INTERNAL_ERROR, "Internal error"
+    finally:
+        watcher.cancel()
+    if not follower.stopped:
+        with contextlib.suppress(WebSocketDisconnect):
+            await socket.close(code, reason)
+
+
+async def _stop_when_client_leaves(
+    socket: WebSocket[Any, Any, Any], follower: ProgressFollower
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while (await socket.receive())["type"] != "websocket.disconnect":
+            continue
+    follower.stop()

@@ -1,0 +1,175 @@
+"""SQL for job records.
+
+Plain Core statements on the columns each caller needs: job rows only ever become JSON
+or a progress message, so no ORM objects are built. Every state change is conditional
+on the current status, which is what makes an abort, a late worker write and the sweep
+safe against each other without locks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.jobs.models import UNFINISHED_STATUSES, JobRecord
+
+__all__ = ["JOB_AND_PROGRESS_COLUMNS", "JOB_COLUMNS", "PROGRESS_COLUMNS", "JobRepository"]
+
+_table = cast("Table", JobRecord.__table__)
+_t = _table.c
+
+# What a `Job` response needs, and what a progress message needs.
+JOB_COLUMNS = (
+    _t.id,
+    _t.kind,
+    _t.status,
+    _t.progress,
+    _t.step,
+    _t.total_steps,
+    _t.result,
+    _t.error,
+    _t.created_at,
+    _t.updated_at,
+)
+PROGRESS_COLUMNS = (_t.id, _t.status, _t.progress, _t.step, _t.total_steps, _t.message)
+JOB_AND_PROGRESS_COLUMNS = (*JOB_COLUMNS, _t.message)
+
+Executor = AsyncSession | AsyncConnection
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class JobRepository:
+    def __init__(self, executor: Executor) -> None:
+        self._db = executor
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def get_for_owner(self, job_id: uuid.UUID, owner_sub: str) -> Row[Any] | None:
+        statement = select(*JOB_COLUMNS).where(_t.id == job_id, _t.owner_sub == owner_sub)
+        return (await self._db.execute(statement)).first()
+
+    async def progress_for_owner(self, job_id: uuid.UUID, owner_sub: str) -> Row[Any] | None:
+        statement = select(*PROGRESS_COLUMNS).where(_t.id == job_id, _t.owner_sub == owner_sub)
+        return (await self._db.execute(statement)).first()
+
+    async def exists_for_owner(self, job_id: uuid.UUID, owner_sub: str) -> bool:
+        statement = select(_t.id).where(_t.id == job_id, _t.owner_sub == owner_sub)
+        return (await self._db.execute(statement)).first() is not None
+
+    async def page_for_owner(
+        self, owner_sub: str, *, limit: int, offset: int, status: str | None
+    ) -> tuple[Sequence[Row[Any]], int | None]:
+        """Newest first, with the total in the same round trip (None when the page is empty)."""
+        statement = (
+            select(*JOB_COLUMNS, func.count().over().label("total"))
+            .where(_t.owner_sub == owner_sub)
+            .order_by(_t.created_at.desc(), _t.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        if status is not None:
+            statement = statement.where(_t.status == status)
+        rows = (await self._db.execute(statement)).all()
+        return rows, (rows[0].total if rows else None)
+
+    async def count_for_owner(self, owner_sub: str, status: str | None) -> int:
+        statement = select(func.count()).where(_t.owner_sub == owner_sub)
+        if status is not None:
+            statement = statement.where(_t.status == status)
+        return int((await self._db.execute(statement)).scalar_one())
+
+    async def unfinished(self, queue: str, *, limit: int) -> Sequence[Row[Any]]:
+        """A queue's queued or active records, least recently updated first (for the sweep)."""
+        statement = (
+            select(_t.id, _t.status, _t.updated_at)
+            .where(_t.queue == queue, _t.status.in_(UNFINISHED_STATUSES))
+            .order_by(_t.updated_at)
+            .limit(limit)
+        )
+        return (await self._db.execute(statement)).all()
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def add(
+        self,
+        *,
+        job_id: uuid.UUID,
+        owner_sub: str,
+        kind: str,
+        queue: str,
+        params: dict[str, Any],
+        total_steps: int,
+        message: str,
+    ) -> Row[Any]:
+        now = _now()
+        statement = (
+            insert(_table)
+            .values(
+                id=job_id,
+                owner_sub=owner_sub,
+                kind=kind,
+                queue=queue,
+                params=params,
+                status="queued",
+                progress=0,
+                step=0,
+                total_steps=total_steps,
+                message=message,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*JOB_COLUMNS)
+        )
+        return (await self._db.execute(statement)).one()
+
+    async def remove(self, job_id: uuid.UUID) -> None:
+        await self._db.execute(delete(_table).where(_t.id == job_id))
+
+    async def transition(
+        self,
+        job_id: uuid.UUID,
+        *,
+        from_statuses: Sequence[str],
+        owner_sub: str | None = None,
+        returning: Sequence[Any] = PROGRESS_COLUMNS,
+        **values: Any,
+    ) -> Row[Any] | None:
+        """Apply `values` if the job is in one of `from_statuses`; the new row, or None."""
+        statement = (
+            update(_table)
+            .where(_t.id == job_id, _t.status.in_(from_statuses))
+            .values(updated_at=_now(), **values)
+            .returning(*returning)
+        )
+        if owner_sub is not None:
+            statement = statement.where(_t.owner_sub == owner_sub)
+        return (await self._db.execute(statement)).first()
+
+    async def claim(self, job_id: uuid.UUID, message: str) -> Row[Any] | None:
+        """Mark a queued (or re-run) job active for a new attempt; None if it was aborted."""
+        return await self.transition(
+            job_id,
+            from_statuses=UNFINISHED_STATUSES,
+            status="active",
+            progress=0,
+            step=0,
+            message=message,
+            error=None,
+            attempts=_t.attempts + 1,
+        )
+
+    async def purge_finished(self, older_than: datetime.timedelta) -> int:
+        statement = delete(_table).where(
+            _t.status.not_in(UNFINISHED_STATUSES), _t.updated_at < _now() - older_than
+        )
+        result = await self._db.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,6 @@
+"""Realtime plumbing shared by the domains: the per-process Redis pub/sub hub, WebSockets."""
+
+from app.realtime.hub import RESYNC, HubUnavailable, PubSubHub, Subscription
+from app.realtime.plugin import RealtimePlugin
+
+__all__ = ["RESYNC", "HubUnavailable", "PubSubHub", "RealtimePlugin", "Subscription"]

@@ -1,0 +1,20 @@
+"""`/ws/echo`: sends every text message back unchanged (a connectivity check; public)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+__all__ = ["echo"]
+
+
+@websocket("/ws/echo", opt={"exclude_from_auth": True})
+async def echo(socket: WebSocket[Any, Any, Any]) -> None:
+    await socket.accept()
+    try:
+        while True:
+            await socket.send_text(await socket.receive_text())
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,32 @@
+"""Starts the pub/sub hub with the app and offers it to handlers as `hub`."""
+
+from __future__ import annotations
+
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.plugins import InitPluginProtocol
+
+from app.realtime.echo import echo
+from app.realtime.hub import PubSubHub, create_hub_client
+
+__all__ = ["RealtimePlugin"]
+
+
+class RealtimePlugin(InitPluginProtocol):
+    def __init__(self, redis_url: str) -> None:
+        # Its own client: the hub's connection blocks on reads and is never shared with
+        # request/response commands.
+        self.hub = PubSubHub(create_hub_client(redis_url))
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.state["hub"] = self.hub
+        app_config.dependencies["hub"] = Provide(self._provide, sync_to_thread=False)
+        app_config.route_handlers.append(echo)
+        # The hub connects in the background: the API starts (and serves everything that
+        # does not need pub/sub) even while Redis is down.
+        app_config.on_startup.append(self.hub.start)
+        app_config.on_shutdown.append(self.hub.stop)
+        return app_config
+
+    def _provide(self) -> PubSubHub:
+        return self.hub
