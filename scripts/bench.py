@@ -87,8 +87,8 @@ BENCH_USER = "alice"  # tenant "acme"
 SOAK_USERS = ("alice", "bob", "carol", "dave")  # two in acme, one in globex, one untenanted
 RSS_TARGET_MIB = 120.0
 # RSS may grow while caches and pools fill during the first part of a soak; after that,
-# growth beyond this between the first-third sample and the end counts as a leak.
-RSS_FLAT_TOLERANCE_MIB = 4.0
+# a trend (least-squares slope over the last two thirds) steeper than this is a leak.
+RSS_FLAT_MIB_PER_MINUTE = 1.0
 
 
 # --- what is measured -------------------------------------------------------------------
@@ -1207,6 +1207,16 @@ def soak(args: argparse.Namespace) -> int:
     return _soak_report(args, stats, elapsed, samples, rss, connections, busy)
 
 
+def _slope_per_minute(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MiB) points, in MiB per minute."""
+    mean_t = statistics.fmean(at for at, _ in points)
+    mean_v = statistics.fmean(value for _, value in points)
+    spread = sum((at - mean_t) ** 2 for at, _ in points)
+    if not spread:
+        return 0.0
+    return 60 * sum((at - mean_t) * (value - mean_v) for at, value in points) / spread
+
+
 def _soak_report(
     args: argparse.Namespace,
     stats: dict[str, OpStats],
@@ -1224,11 +1234,12 @@ def _soak_report(
         count for op in stats.values() for status, count in op.statuses.items() if status >= 500
     )
     peak = max(value for _, value in rss)
-    # Compare the end with the sample a third of the way in: early growth is caches and
-    # pools filling, growth after that is what a leak looks like.
-    settled = next((value for at, value in rss if at >= elapsed / 3), rss[0][1])
-    growth = rss[-1][1] - settled
-    flat = growth <= RSS_FLAT_TOLERANCE_MIB
+    # Early growth is pools and caches filling; the trend over the last two thirds is
+    # what a leak looks like.
+    settled = [(at, value) for at, value in rss if at >= elapsed / 3]
+    slope = _slope_per_minute(settled) if len(settled) >= 3 else 0.0
+    growth = rss[-1][1] - settled[0][1] if settled else 0.0
+    flat = slope <= RSS_FLAT_MIB_PER_MINUTE
     checks = {
         "zero errors": unexpected == 0 and transport == 0,
         f"RSS < {RSS_TARGET_MIB:.0f} MiB": peak < RSS_TARGET_MIB,
@@ -1260,7 +1271,10 @@ def _soak_report(
         print(f"  e.g. {sample}")
     print(f"CPU: API process {busy['api']:.0%} of a core, load generator {busy['client']:.0%}")
     print("API RSS (MiB): " + ", ".join(f"{at:.0f}s {value:.1f}" for at, value in rss))
-    print(f"RSS peak {peak:.1f} MiB; growth after the first third {growth:+.1f} MiB")
+    print(
+        f"RSS peak {peak:.1f} MiB; after the first third {growth:+.1f} MiB,"
+        f" trend {slope:+.2f} MiB/min (flat: <= {RSS_FLAT_MIB_PER_MINUTE} MiB/min)"
+    )
     for name, passed in checks.items():
         print(f"  {name:<16} {'PASS' if passed else 'FAIL'}")
     passed_all = all(checks.values())
@@ -1291,6 +1305,7 @@ def _soak_report(
                 for label, op in sorted(stats.items())
             },
             "rss_mib": [[round(at, 1), round(value, 1)] for at, value in rss],
+            "rss_trend_mib_per_min": round(slope, 2),
             "cpu_busy": {name: round(value, 3) for name, value in busy.items()},
             "checks": checks,
             "passed": passed_all,
