@@ -5,8 +5,6 @@ Wiring only: plugins, controllers and configuration come from their own modules.
 
 from __future__ import annotations
 
-import gc
-
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
@@ -26,6 +24,7 @@ from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.jobs.controller import JobController, watch_job
 from app.jobs.deps import JobsPlugin
+from app.lifecycle import freeze_startup_objects
 from app.logging import RequestLoggingMiddleware, configure_logging
 from app.projects.controller import ProjectController
 from app.realtime import RealtimePlugin
@@ -36,16 +35,6 @@ __all__ = ["app", "create_app"]
 
 # Unauthenticated path prefixes whose handlers are not ours to mark (the docs pages).
 PUBLIC_PREFIXES = ("/docs",)
-
-
-def freeze_startup_objects() -> None:
-    """Exempt what imports and wiring allocated from every later full garbage collection.
-
-    Those objects live as long as the process; without this each full collection walks
-    all of them again, which stalls every open WebSocket for tens of milliseconds.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
