@@ -17,6 +17,7 @@ from app.docs import build_openapi_config, mark_legacy_aliases, openapi_json
 from app.errors import exception_handlers
 from app.health.controller import HealthController
 from app.logging import RequestLoggingMiddleware, configure_logging
+from app.projects.controller import ProjectController
 from app.redis import RedisPlugin
 from app.users.controller import CurrentUserController
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CurrentUserController,
             ChildrenController,
             ContentController,
+            ProjectController,
             openapi_json,
         ],
         plugins=[

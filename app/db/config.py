@@ -35,7 +35,11 @@ MIGRATIONS_PATH = "db/migrations"
 VERSION_TABLE = "alembic_version"
 
 # Every module that declares tables; Alembic imports them to compare against the database.
-MODEL_MODULES: tuple[str, ...] = ("app.children.models", "app.content.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "app.children.models",
+    "app.content.models",
+    "app.projects.models",
+)
 
 
 def load_model_metadata() -> MetaData:

@@ -1,0 +1,1 @@
+"""Projects: tenant-scoped, soft-deleted, edited with optimistic concurrency (ETag/If-Match)."""
