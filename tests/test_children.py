@@ -244,6 +244,10 @@ INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("id too long", body(id="a" * 65), "id"),
     ("empty id", body(id=""), "id"),
     ("unknown field", body(nickname="Mimi"), "nickname"),
+    ("NUL in name", body(name="Mi\u0000a"), "name"),
+    ("newline in name", body(name="Mi\nA"), "name"),
+    ("tab in interest", body(interests=["art", "lego\tbricks"]), "interests[1]"),
+    ("NUL in avatar", body(avatar="fox\u0000.png"), "avatar"),
     ("avatar too long", body(avatar="a" * 2049), "avatar"),
 ]
 
@@ -311,6 +315,15 @@ async def test_a_rejected_replace_leaves_the_child_as_it_was(
     )
     assert response.status_code == 400
     assert await stored(db, child_id) == before
+
+
+def test_a_lone_surrogate_is_400(client: TestClient[Litestar], parent: Headers) -> None:
+    response = client.post(
+        "/v1/children",
+        content=b'{"name": "\\ud800", "birthday": "2019-05-04"}',
+        headers={**parent, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
 
 
 def test_malformed_json_is_400(client: TestClient[Litestar], parent: Headers) -> None:

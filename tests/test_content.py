@@ -445,6 +445,11 @@ def test_unknown_subject_is_404_but_an_unsuited_one_is_empty(
     )
     assert unknown.status_code == 404
     assert unknown.json() == {"status_code": 404, "detail": "Subject not found"}
+    for malformed in ("\u0000", "x" * 65, "math; DROP TABLE subjects", "%"):
+        params = {"childId": child["id"], "subjectId": malformed}
+        response = client.get("/v1/flashcards", params=params, headers=parent)
+        assert response.status_code == 404, malformed
+        assert response.json()["detail"] == "Subject not found"
     # `space` starts at age 4: it exists, it just has nothing for a 3-year-old.
     assert fetch(client, "/v1/flashcards", parent, childId=child["id"], subjectId="space") == []
 

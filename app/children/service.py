@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import uuid_utils
@@ -19,6 +20,9 @@ from app.children.schemas import (
 __all__ = ["ChildService", "validate_fields"]
 
 _NOT_FOUND = "Child not found"
+# Control characters have no place in a name or an interest (and PostgreSQL cannot store
+# NUL at all, so letting one through would turn bad input into a server error).
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _problem(key: str, message: str) -> dict[str, Any]:
@@ -35,6 +39,8 @@ def validate_fields(data: ChildUpsert, today: dt.date) -> ChildFields:
     name = data.name.strip()
     if not 1 <= len(name) <= NAME_MAX_LENGTH:
         problems.append(_problem("name", f"must be 1-{NAME_MAX_LENGTH} characters after trimming"))
+    elif _CONTROL_CHARACTER.search(name):
+        problems.append(_problem("name", "must not contain control characters"))
     if data.birthday > today:
         problems.append(_problem("birthday", "must not be in the future"))
     interests = [interest.strip() for interest in data.interests]
@@ -46,6 +52,10 @@ def validate_fields(data: ChildUpsert, today: dt.date) -> ChildFields:
                     f"must be 1-{INTEREST_MAX_LENGTH} characters after trimming",
                 )
             )
+        elif _CONTROL_CHARACTER.search(interest):
+            problems.append(_problem(f"interests[{index}]", "must not contain control characters"))
+    if data.avatar is not None and "\x00" in data.avatar:
+        problems.append(_problem("avatar", "must not contain NUL characters"))
     if problems:
         raise ValidationException("Invalid child", extra=problems)
     return ChildFields(name=name, birthday=data.birthday, interests=interests, avatar=data.avatar)

@@ -7,6 +7,7 @@ layer decides how much a daily endpoint shows and turns missing things into 404s
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TypeVar
 
 from litestar.exceptions import NotFoundException
@@ -31,6 +32,13 @@ T = TypeVar("T")
 DAILY_CHORES = DailyPick(size=5, from_interests=3)
 # One outing a day is the usual plan; three gives a choice (say, for the weather).
 DAILY_OUTDOOR_ACTIVITIES = DailyPick(size=3, from_interests=2)
+
+# Wider than the catalog's own rule (short lowercase words), narrow enough that nothing
+# PostgreSQL cannot store (such as NUL) ever reaches a query.
+_SUBJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Looked up instead of an id that cannot name a subject: it names none either, and the
+# statement still checks the child first, so a foreign child stays a "Child not found".
+_NO_SUBJECT = ""
 
 _NOT_FOUND = {
     Missing.CHILD: "Child not found",
@@ -61,6 +69,8 @@ class ContentService:
         subject_id: str | None,
         difficulty: Difficulty | None,
     ) -> list[Flashcard]:
+        if subject_id is not None and not _SUBJECT_ID.match(subject_id):
+            subject_id = _NO_SUBJECT
         return _found(await self._repository.flashcards(child, today, subject_id, difficulty))
 
     async def daily_chores(self, child: ChildAccess, today: dt.date) -> list[Chore]:
