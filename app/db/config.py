@@ -1,8 +1,8 @@
 """Database wiring: Advanced-Alchemy's Litestar plugin over asyncpg.
 
-Each request gets its own session, committed when the response is 2xx/3xx and rolled
-back otherwise. The schema comes only from Alembic (`db/migrations`), never from
-`create_all`.
+A request that asks for `db_session` gets its own session, committed when its handler
+returns and rolled back when it raises (app/db/sessions.py). The schema comes only from
+Alembic (`db/migrations`), never from `create_all`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
     EngineConfig,
     SQLAlchemyAsyncConfig,
-    SQLAlchemyPlugin,
 )
 from sqlalchemy import MetaData
 
 from app.config import Settings
+from app.db.sessions import DatabasePlugin
 
 __all__ = [
     "MIGRATIONS_PATH",
@@ -69,7 +69,6 @@ def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             },
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit",
         alembic_config=AlembicAsyncConfig(
             script_location=MIGRATIONS_PATH, version_table_name=VERSION_TABLE
         ),
@@ -79,5 +78,5 @@ def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     )
 
 
-def build_sqlalchemy_plugin(settings: Settings) -> SQLAlchemyPlugin:
-    return SQLAlchemyPlugin(config=build_sqlalchemy_config(settings))
+def build_sqlalchemy_plugin(settings: Settings) -> DatabasePlugin:
+    return DatabasePlugin(build_sqlalchemy_config(settings))
