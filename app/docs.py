@@ -85,7 +85,6 @@ def _assets_router(url_path: str, folder: Path, name: str) -> Router:
         path=url_path,
         directories=[folder],
         name=name,
-        opt={"exclude_from_auth": True},
         include_in_schema=False,
     )
 
@@ -247,7 +246,7 @@ _UNAVAILABLE = _error_response(
 def document_error_responses(app: Litestar) -> None:
     """Document the errors every operation can answer because of how the app is wired.
 
-    The auth middleware answers 401 before any handler runs, role guards answer 403, a
+    The gateway answers 401 before any handler runs, role guards answer 403, a
     path naming a resource can answer 404 and any handler that reaches PostgreSQL or
     Redis can answer 503 during an outage. Handlers document their own other errors.
     """
@@ -327,7 +326,14 @@ def build_openapi_config(components: Components) -> OpenAPIConfig:
             "single-page app. Authenticate with a Keycloak access token: "
             "`Authorization: Bearer <token>` (WebSockets: `?token=`)."
         ),
-        path=DOCS_PATH,
+        # The docs pages and their assets are public: the opt is inherited by every handler
+        # Litestar and the render plugins put on this router.
+        openapi_router=Router(
+            path=DOCS_PATH,
+            route_handlers=[],
+            opt={"exclude_from_auth": True},
+            include_in_schema=False,
+        ),
         render_plugins=[
             OfflineSwaggerRenderPlugin(),
             OfflineRedocRenderPlugin(),

@@ -51,6 +51,11 @@ class ServiceUnavailableError(HTTPException):
     status_code = HTTP_503_SERVICE_UNAVAILABLE
 
 
+def _request_tag(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The request id the gateway gave this request, to find its access line."""
+    return {"request_id": request.scope.get("state", {}).get("request_id")}
+
+
 def error_response(
     status_code: int,
     detail: str,
@@ -117,7 +122,13 @@ def _http_exception(
         exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR
         and exc.status_code != HTTP_503_SERVICE_UNAVAILABLE
     ):
-        logger.error("server error on %s %s: %s", request.method, request.url.path, exc.detail)
+        logger.error(
+            "server error on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc.detail,
+            extra=_request_tag(request),
+        )
         detail, extra = "Internal server error", None
     return error_response(exc.status_code, detail, extra, exc.headers)
 
@@ -155,7 +166,11 @@ def _bad_value(request: Request[Any, Any, Any], exc: Exception) -> Response[dict
     # A safety net for input a handler did not validate (an offset beyond bigint, a NUL
     # character in text): the client sent it, so it is a 400, not a server error.
     logger.warning(
-        "value refused by the database on %s %s: %r", request.method, request.url.path, exc
+        "value refused by the database on %s %s: %r",
+        request.method,
+        request.url.path,
+        exc,
+        extra=_request_tag(request),
     )
     return error_response(
         HTTP_400_BAD_REQUEST, "A value in the request is out of range or malformed"
@@ -166,7 +181,12 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
     service = _is_outage(exc)
     if service is not None:
         logger.warning(
-            "%s unavailable during %s %s: %r", service, request.method, request.url.path, exc
+            "%s unavailable during %s %s: %r",
+            service,
+            request.method,
+            request.url.path,
+            exc,
+            extra=_request_tag(request),
         )
         return error_response(
             HTTP_503_SERVICE_UNAVAILABLE,
@@ -175,7 +195,9 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
         )
     if _is_bad_value(exc):
         return _bad_value(request, exc)
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    logger.exception(
+        "unhandled error on %s %s", request.method, request.url.path, extra=_request_tag(request)
+    )
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
 
 

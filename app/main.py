@@ -12,7 +12,6 @@ from app.auth.plugin import KeycloakAuthPlugin
 from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
 from app.content.controller import ContentController
-from app.cors import skip_cors_without_origin
 from app.db import build_sqlalchemy_plugin
 from app.docs import (
     build_openapi_config,
@@ -21,11 +20,12 @@ from app.docs import (
     openapi_json,
 )
 from app.errors import exception_handlers
+from app.gateway import with_gateway
 from app.health.controller import HealthController
 from app.jobs.controller import JobController, watch_job
 from app.jobs.deps import JobsPlugin
 from app.lifecycle import freeze_startup_objects
-from app.logging import RequestLoggingMiddleware, configure_logging
+from app.logging import configure_logging
 from app.projects.controller import ProjectController
 from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
@@ -33,14 +33,11 @@ from app.users.controller import CurrentUserController
 
 __all__ = ["app", "create_app"]
 
-# Unauthenticated path prefixes whose handlers are not ours to mark (the docs pages).
-PUBLIC_PREFIXES = ("/docs",)
-
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    auth = KeycloakAuthPlugin(settings, public_prefixes=PUBLIC_PREFIXES)
+    auth = KeycloakAuthPlugin(settings)
     application = Litestar(
         route_handlers=[
             HealthController,
@@ -59,7 +56,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             JobsPlugin(settings),
             auth,
         ],
-        middleware=[RequestLoggingMiddleware()],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -74,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
-    return skip_cors_without_origin(application)
+    return with_gateway(application, auth.authenticator)
 
 
 try:

@@ -20,7 +20,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app import logging as app_logging
-from app.logging import JsonFormatter, LineWriter, log_access
+from app.access_log import log_access
+from app.logging import JsonFormatter, LineWriter
 from tests.support.processes import REPO_ROOT
 
 FIELDS: dict[str, object] = {

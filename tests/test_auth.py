@@ -24,6 +24,7 @@ from app.auth import requires_realm_role
 from app.auth.jwks import JwksCache
 from app.auth.plugin import KeycloakAuthPlugin
 from app.config import load_settings
+from app.gateway import with_gateway
 from app.main import create_app
 
 
@@ -213,8 +214,9 @@ def test_realm_role_guard(issuer: devstack.IssuerInfo) -> None:
     def admin_only() -> dict[str, bool]:
         return {"ok": True}
 
-    auth = KeycloakAuthPlugin(load_settings(), public_prefixes=())
-    with TestClient(Litestar([admin_only], plugins=[auth])) as client:
+    auth = KeycloakAuthPlugin(load_settings())
+    app = with_gateway(Litestar([admin_only], plugins=[auth]), auth.authenticator)
+    with TestClient(app) as client:
         alice = {"Authorization": f"Bearer {issuer.token('alice')}"}
         bob = {"Authorization": f"Bearer {issuer.token('bob')}"}
         assert client.get("/admin-only", headers=alice).status_code == 200
@@ -237,8 +239,10 @@ def test_websocket_authenticates_with_the_token_query_parameter(
         await socket.send_json({"sub": socket.user.sub})
         await socket.close()
 
-    auth = KeycloakAuthPlugin(load_settings(), public_prefixes=())
-    with TestClient(Litestar([whoami], plugins=[auth])) as ws_client:
+    auth = KeycloakAuthPlugin(load_settings())
+    with TestClient(
+        with_gateway(Litestar([whoami], plugins=[auth]), auth.authenticator)
+    ) as ws_client:
         for query in ("", "?token=garbage"):
             with ws_client.websocket_connect(f"/ws/whoami{query}") as socket:
                 with pytest.raises(WebSocketDisconnect) as closed:

@@ -71,8 +71,10 @@ def test_server_errors_hide_their_details(
     assert response.status_code == 500
     assert response.json() == {"status_code": 500, "detail": "Internal server error"}
     _assert_clean(response.text)
-    # ...but the server log keeps what an operator needs.
-    assert any(record.exc_info for record in caplog.records)
+    # ...but the server log keeps what an operator needs, tagged to find its request.
+    request_id = response.headers["x-request-id"]
+    logged = [record for record in caplog.records if record.exc_info]
+    assert [getattr(record, "request_id", None) for record in logged] == [request_id]
 
 
 @pytest.fixture

@@ -1,15 +1,21 @@
-"""Wires Keycloak authentication into the app: middleware, caller dependency, OpenAPI."""
+"""Wires Keycloak authentication into the app: authenticator, caller dependency, OpenAPI.
+
+The authenticator runs in the gateway (app/gateway.py), which `app.main` puts in front of
+the app; startup fails if it is missing, so the API can never serve without it.
+"""
 
 from __future__ import annotations
 
+from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
 
+from app.auth.authenticator import Authenticator
 from app.auth.jwks import JwksCache
-from app.auth.middleware import BearerAuthMiddleware
 from app.auth.principal import Principal
 from app.auth.verifier import TokenVerifier
 from app.config import Settings
@@ -20,30 +26,38 @@ BEARER_SCHEME = "BearerAuth"
 
 
 def provide_caller(scope: Scope) -> Principal:
-    """The verified caller; the middleware has already refused anyone else."""
-    user = scope["user"]
-    assert isinstance(user, Principal)
+    """The verified caller; the gateway has already refused anyone else."""
+    user = scope.get("user")
+    if not isinstance(user, Principal):  # a public route asking for a caller
+        raise NotAuthorizedException("Not authenticated", headers={"WWW-Authenticate": "Bearer"})
     return user
 
 
 class KeycloakAuthPlugin(InitPluginProtocol):
     """Every route requires a valid token unless its handler sets `exclude_from_auth`."""
 
-    def __init__(self, settings: Settings, *, public_prefixes: tuple[str, ...]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.jwks = JwksCache(
             settings.keycloak_jwks_url,
             refetch_cooldown_s=settings.jwks_refetch_cooldown_s,
             timeout_s=settings.jwks_fetch_timeout_s,
         )
         self.verifier = TokenVerifier(settings, self.jwks)
-        self._public_prefixes = public_prefixes
+        self.authenticator = Authenticator(self.verifier)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.middleware.append(BearerAuthMiddleware(self.verifier, self._public_prefixes))
         app_config.dependencies["caller"] = Provide(provide_caller, sync_to_thread=False)
         app_config.state["token_verifier"] = self.verifier
+        app_config.on_startup.append(self._require_gateway)
         app_config.on_shutdown.append(self.jwks.aclose)
         return app_config
+
+    def _require_gateway(self, app: Litestar) -> None:
+        from app.gateway import Gateway  # the gateway module depends on this package
+
+        handler = app.asgi_handler
+        if not (isinstance(handler, Gateway) and handler.authenticator is self.authenticator):
+            raise RuntimeError("authentication is off: wrap the app with app.gateway.with_gateway")
 
     @staticmethod
     def openapi_components() -> Components:

@@ -37,12 +37,19 @@ class TokenVerifier:
     def jwks(self) -> JwksCache:
         return self._jwks
 
-    async def verify(self, token: str) -> Principal:
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not yet expired, without awaiting."""
         cached = self._cache.get(token)
         if cached is not None:
             if cached.expires_at + self._leeway > time.time():
                 return cached
-            del self._cache[token]
+            self._cache.pop(token, None)
+        return None
+
+    async def verify(self, token: str) -> Principal:
+        cached = self.cached(token)
+        if cached is not None:
+            return cached
         principal = await self._verify_uncached(token)
         self._remember(token, principal)
         return principal

@@ -1,0 +1,130 @@
+"""Request ids and the access line the gateway (app/gateway.py) writes per request.
+
+The access line carries method, path, status, duration, request id and the caller's
+`sub`. It never includes headers or the query string, so neither the Authorization
+header nor a WebSocket `?token=` can leak into logs.
+
+Cost: this runs on every request, so it does the least it can there. With the logging set
+up by app.logging.configure_logging, the line is queued as a Struct and encoded by the
+log writer's thread; going through `logging` (record, lock, formatter) cost about as much
+as the request itself (scripts/bench). When logging is configured otherwise (another
+handler or filter, e.g. pytest's caplog), the line goes through `logging`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import time
+import uuid
+
+import msgspec
+
+from app.logging import JsonLineHandler, root_handler
+
+__all__ = ["AccessLine", "RequestIdHeader", "log_access", "request_id_from"]
+
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_HEADER = b"x-request-id"
+
+# The response header that carries a request id, as ASGI wants it.
+RequestIdHeader = tuple[bytes, bytes]
+
+access_logger = logging.getLogger("app.access")
+
+
+class AccessLine(msgspec.Struct, kw_only=True):
+    """One access line, in the key order JsonFormatter gives a logged record."""
+
+    ts: float
+    level: str = "info"
+    logger: str = "app.access"
+    msg: str = "request"
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    request_id: str
+    sub: str | None
+
+
+def _fast_path_handler() -> JsonLineHandler | None:
+    """Our handler when a record from `app.access` would reach it and nothing else."""
+    handler = root_handler()
+    handlers = logging.root.handlers
+    if (
+        len(handlers) == 1
+        and handlers[0] is handler
+        and not (access_logger.handlers or access_logger.filters or handler.filters)
+        and access_logger.propagate
+        and access_logger.parent is logging.root
+    ):
+        return handler
+    return None
+
+
+def log_access(
+    *, method: str, path: str, status: int, duration_ms: float, request_id: str, sub: str | None
+) -> None:
+    """Write the access line for one request."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    handler = _fast_path_handler()
+    if handler is None:
+        extra = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+        access_logger.info("request", extra={**extra, "request_id": request_id, "sub": sub})
+        return
+    handler.writer.write(
+        AccessLine(
+            ts=int(time.time() * 1000) / 1000,  # to the millisecond; round() costs more
+            method=method,
+            path=path,
+            status=status,
+            duration_ms=duration_ms,
+            request_id=request_id,
+            sub=sub,
+        )
+    )
+
+
+class _RequestIds:
+    """Unique request ids without a system call per request (uuid4 reads os.urandom).
+
+    32 hex characters like a uuid4: a random per-process prefix, then a counter. Made a
+    batch at a time, already paired with their response header: one tight loop per batch
+    costs far less than formatting an id inside every request.
+    """
+
+    _BATCH = 256
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count()
+        self._ready: list[tuple[str, RequestIdHeader]] = []
+
+    def take(self) -> tuple[str, RequestIdHeader]:
+        ready = self._ready
+        if not ready:
+            prefix, counter = self._prefix, self._counter
+            ids = [f"{prefix}{next(counter):016x}" for _ in range(self._BATCH)]
+            ready.extend((request_id, (_HEADER, request_id.encode())) for request_id in ids)
+            ready.reverse()  # pop() from the end hands them out in order
+        return ready.pop()
+
+
+_request_ids = _RequestIds()
+
+
+def request_id_from(client_value: bytes | None) -> tuple[str, RequestIdHeader]:
+    """The client's X-Request-ID when it is a sane token, else a new one; with its header."""
+    if client_value is not None:
+        candidate = client_value.decode("latin-1")
+        if _VALID_REQUEST_ID.fullmatch(candidate):
+            return candidate, (_HEADER, client_value)
+    return _request_ids.take()

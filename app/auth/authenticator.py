@@ -1,0 +1,80 @@
+"""Who is calling: the bearer token of an HTTP request or the `?token=` of a WebSocket.
+
+The gateway (app/gateway.py) asks `authenticate` once per request, before routing, for
+every route that is not public; a route is public when its handler (or its controller or
+router) sets the `exclude_from_auth` opt. Refusals are answered by `send_refusal`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from litestar import Request
+from litestar.enums import ScopeType
+from litestar.types import Receive, Scope, Send
+
+from app.auth.principal import Principal
+from app.auth.verifier import InvalidTokenError, TokenVerifier
+from app.errors import error_response
+
+__all__ = ["PUBLIC_OPT", "WS_CLOSE_UNAUTHORIZED", "Authenticator", "Refusal", "send_refusal"]
+
+# The handler opt that makes a route public.
+PUBLIC_OPT = "exclude_from_auth"
+
+# Browsers never see an HTTP status for a refused WebSocket handshake, so a refused
+# socket is accepted and then closed with this application close code instead.
+WS_CLOSE_UNAUTHORIZED = 4401
+
+
+class Refusal(NamedTuple):
+    reason: str
+    challenge: str
+
+
+_MISSING = Refusal("missing bearer token", "Bearer")
+
+
+class Authenticator:
+    """HTTP takes `Authorization: Bearer <token>`; WebSockets take `?token=<token>`."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+
+    async def authenticate(self, scope: Scope, authorization: bytes | None) -> Principal | Refusal:
+        """The verified caller, also stored as `scope["user"]`, or why there is none."""
+        token = _token_from(scope, authorization)
+        if not token:
+            return _MISSING
+        principal = self.verifier.cached(token)
+        if principal is None:
+            try:
+                principal = await self.verifier.verify(token)
+            except InvalidTokenError as exc:
+                challenge = f'Bearer error="invalid_token", error_description="{exc}"'
+                return Refusal(str(exc), challenge)
+        scope["user"], scope["auth"] = principal, token
+        return principal
+
+
+def _token_from(scope: Scope, authorization: bytes | None) -> str:
+    if scope["type"] == ScopeType.WEBSOCKET:
+        return Request(scope).query_params.get("token", "").strip()
+    if authorization is None:
+        return ""
+    scheme, _, token = authorization.partition(b" ")
+    return token.strip().decode("latin-1") if scheme.lower() == b"bearer" else ""
+
+
+async def send_refusal(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
+    """401 with a WWW-Authenticate challenge, or for a WebSocket accept-then-close 4401."""
+    detail = f"Not authenticated: {refusal.reason}"
+    if scope["type"] == ScopeType.WEBSOCKET:
+        await receive()  # the client's websocket.connect
+        await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
+        await send(
+            {"type": "websocket.close", "code": WS_CLOSE_UNAUTHORIZED, "reason": detail[:120]}
+        )
+        return
+    response = error_response(401, detail, headers={"WWW-Authenticate": refusal.challenge})
+    await response.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
