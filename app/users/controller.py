@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from litestar import Controller, get
 
-from app.auth import Caller
+from app.auth.principal import authenticated_caller
 from app.users.schemas import ClientRoles, CurrentUser
 
 __all__ = ["CurrentUserController"]
@@ -12,7 +12,8 @@ class CurrentUserController(Controller):
     tags = ["users"]
 
     @get(["/v1/me", "/me"], summary="The signed-in caller")
-    async def get_me(self, caller: Caller) -> CurrentUser:
+    async def get_me(self) -> CurrentUser:
+        caller = authenticated_caller()  # no parameters: see authenticated_caller
         return CurrentUser(
             sub=caller.sub,
             username=caller.username,
