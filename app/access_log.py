@@ -22,7 +22,7 @@ import uuid
 
 import msgspec
 
-from app.logging import JsonLineHandler, root_handler
+from app.logging import root_handler
 
 __all__ = ["AccessLine", "RequestIdHeader", "log_access", "request_id_from"]
 
@@ -50,10 +50,15 @@ class AccessLine(msgspec.Struct, kw_only=True):
     sub: str | None
 
 
-def _fast_path_handler() -> JsonLineHandler | None:
-    """Our handler when a record from `app.access` would reach it and nothing else."""
-    handler = root_handler()
-    handlers = logging.root.handlers
+def log_access(
+    *, method: str, path: str, status: int, duration_ms: float, request_id: str, sub: str | None
+) -> None:
+    """Write the access line for one request."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    # Straight to our writer while its handler is the only place the line would go
+    # (checked inline: this runs on every request).
+    handler, handlers = root_handler(), logging.root.handlers
     if (
         len(handlers) == 1
         and handlers[0] is handler
@@ -61,32 +66,20 @@ def _fast_path_handler() -> JsonLineHandler | None:
         and access_logger.propagate
         and access_logger.parent is logging.root
     ):
-        return handler
-    return None
-
-
-def log_access(
-    *, method: str, path: str, status: int, duration_ms: float, request_id: str, sub: str | None
-) -> None:
-    """Write the access line for one request."""
-    if not access_logger.isEnabledFor(logging.INFO):
-        return
-    handler = _fast_path_handler()
-    if handler is None:
-        extra = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
-        access_logger.info("request", extra={**extra, "request_id": request_id, "sub": sub})
-        return
-    handler.writer.write(
-        AccessLine(
-            ts=int(time.time() * 1000) / 1000,  # to the millisecond; round() costs more
-            method=method,
-            path=path,
-            status=status,
-            duration_ms=duration_ms,
-            request_id=request_id,
-            sub=sub,
+        handler.writer.write(
+            AccessLine(
+                ts=int(time.time() * 1000) / 1000,  # to the millisecond; round() costs more
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=duration_ms,
+                request_id=request_id,
+                sub=sub,
+            )
         )
-    )
+        return
+    extra = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+    access_logger.info("request", extra={**extra, "request_id": request_id, "sub": sub})
 
 
 class _RequestIds:
@@ -111,11 +104,14 @@ class _RequestIds:
     def take(self) -> tuple[str, RequestIdHeader]:
         ready = self._ready
         if not ready:
-            prefix, counter = self._prefix, self._counter
-            ids = [f"{prefix}{next(counter):016x}" for _ in range(self._BATCH)]
-            ready.extend((request_id, (_HEADER, request_id.encode())) for request_id in ids)
-            ready.reverse()  # pop() from the end hands them out in order
+            self._refill()
         return ready.pop()
+
+    def _refill(self) -> None:
+        prefix, counter = self._prefix, self._counter
+        ids = [f"{prefix}{next(counter):016x}" for _ in range(self._BATCH)]
+        self._ready.extend((request_id, (_HEADER, request_id.encode())) for request_id in ids)
+        self._ready.reverse()  # pop() from the end hands them out in order
 
 
 _request_ids = _RequestIds()

@@ -46,13 +46,10 @@ class Gateway:
 
     def _needs_token(self, method: str | None, path: str, root_path: str) -> bool:
         """Whether the route `path` leads to wants a caller; remembered per method and path."""
-        key = (method, path)
-        needs = self._needs_token_by_route.get(key)
-        if needs is None:
-            needs = self._route_needs_token(method, path, root_path)
-            if len(self._needs_token_by_route) >= _REMEMBERED_ROUTES:
-                self._needs_token_by_route.clear()  # unbounded path variety (ids in paths)
-            self._needs_token_by_route[key] = needs
+        needs = self._route_needs_token(method, path, root_path)
+        if len(self._needs_token_by_route) >= _REMEMBERED_ROUTES:
+            self._needs_token_by_route.clear()  # unbounded path variety (ids in paths)
+        self._needs_token_by_route[method, path] = needs
         return needs
 
     def _route_needs_token(self, method: str | None, path: str, root_path: str) -> bool:
@@ -81,7 +78,10 @@ class Gateway:
         app = self._cors.with_cors if cross_origin else self._cors.without_cors
         status = 0
         caller = None
-        if self._needs_token(method, path, scope.get("root_path", "")):
+        needs_token = self._needs_token_by_route.get((method, path))
+        if needs_token is None:
+            needs_token = self._needs_token(method, path, scope.get("root_path", ""))
+        if needs_token:
             outcome = await self.authenticator.authenticate(scope, headers.get(b"authorization"))
             if isinstance(outcome, Refusal):
                 refuse: ASGIApp = partial(send_refusal, refusal=outcome)
