@@ -89,7 +89,9 @@ class Gateway:
                 status = 401  # a refused WebSocket is still accepted, then closed
             else:
                 caller = outcome
-        current_caller.set(caller)  # this task's context only, set on every request
+                # ASGI servers run each request in its own task, so this value ends
+                # with the request; elsewhere it keeps its default, None.
+                current_caller.set(caller)
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status

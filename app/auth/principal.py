@@ -70,7 +70,8 @@ def principal_from_claims(claims: dict[str, Any], tenant_claim: str) -> Principa
 Caller = NamedDependency[Principal]
 
 # The same principal for the request this task serves (None on public routes). The
-# gateway sets it on every request, so a value never outlives its request.
+# gateway sets it after authenticating; each request runs in its own task, whose
+# context starts from the default, so a value never outlives its request.
 current_caller: ContextVar[Principal | None] = ContextVar("current_caller", default=None)
 
 
