@@ -8,10 +8,10 @@ Throughput (default): starts PostgreSQL and Redis (DATABASE_URL / REDIS_URL when
 embedded ones), a private database migrated with Alembic, the dev token issuer, the API
 (`uvicorn app.main:app`) and a bare Litestar app (scripts/bench_baseline.py) served with
 the same uvicorn flags. Both servers share one CPU core; the load generator (wrk, or a
-small Python one when wrk is missing) runs on another. Each round measures the baseline
-and then every endpoint; the report gives each endpoint's median req/s, p99 latency and
-its share of the baseline (the median of the per-round ratios) against the target in
-/work/shared/PERFORMANCE.md. Endpoints whose route is not in /openapi.json are skipped.
+small Python one when wrk is missing) runs on another. Each round measures every endpoint
+right after a baseline run of its own; the report gives each endpoint's median req/s, p99
+latency and its share of the baseline (the median of those paired ratios) against the
+target in /work/shared/PERFORMANCE.md. Endpoints whose route is not in /openapi.json are skipped.
 Exit status 1 when an endpoint misses its target or answers with errors.
 
 Soak (--soak): the API (and the SAQ worker when app/worker.py exists) under mixed
@@ -42,6 +42,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -553,14 +554,32 @@ class Measured:
     # The server's CPU time per request: unlike req/s it hardly moves when other work
     # on the machine steals cycles, so it shows small gains that throughput noise hides.
     cpu_us: list[float] = field(default_factory=list)
+    # The baseline run made just before each of this endpoint's runs, with its CPU/req.
+    paired_baseline: list[tuple[LoadResult, float]] = field(default_factory=list)
 
     def measure(self, load: LoadGenerator, seconds: float) -> LoadResult:
         cpu_before = process_cpu_seconds(self.server_pid)
         result = load.run(self.url, self.headers, seconds)
-        cpu = process_cpu_seconds(self.server_pid) - cpu_before
-        self.runs.append(result)
-        self.cpu_us.append(cpu / result.requests * 1e6 if result.requests else 0.0)
+        self.record(result, process_cpu_seconds(self.server_pid) - cpu_before)
         return result
+
+    def record(self, result: LoadResult, cpu_seconds: float) -> None:
+        self.runs.append(result)
+        self.cpu_us.append(cpu_seconds / result.requests * 1e6 if result.requests else 0.0)
+
+
+def measure_together(
+    load: LoadGenerator, baseline: Measured, endpoint: Measured, seconds: float
+) -> None:
+    """Load both servers at once: they share one core, so whatever else the machine does
+    slows both alike, and the ratio of their req/s is the inverse of their costs."""
+    servers = (baseline, endpoint)
+    before = [process_cpu_seconds(item.server_pid) for item in servers]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(load.run, item.url, item.headers, seconds) for item in servers]
+        results = [run.result() for run in runs]
+    for item, result, cpu_before in zip(servers, results, before, strict=True):
+        item.record(result, process_cpu_seconds(item.server_pid) - cpu_before)
 
 
 @dataclass
@@ -602,19 +621,25 @@ def _prepare(
     return measured, skipped, {"seed_seconds": round(seed_seconds, 1)}
 
 
-def _ratio(runs: list[LoadResult], baseline_runs: list[LoadResult]) -> float:
-    # Each round's ratio uses the baseline measured moments before it, which cancels
-    # most of the drift of a shared machine; the median drops the odd disturbed round.
-    return statistics.median(
-        run.rps / base.rps for run, base in zip(runs, baseline_runs, strict=True) if base.rps
-    )
+def _ratio(measured: Measured) -> float:
+    # Each run's ratio uses the baseline run made right before it, which cancels most of
+    # the drift of a shared machine; the median drops the odd disturbed pair.
+    pairs = zip(measured.runs, measured.paired_baseline, strict=True)
+    return statistics.median(run.rps / base.rps for run, (base, _) in pairs if base.rps)
 
 
-def _summarise(measured: Measured, baseline: Measured) -> dict[str, Any]:
+def _cpu_ratio(measured: Measured) -> float | None:
+    pairs = zip(measured.cpu_us, measured.paired_baseline, strict=True)
+    ratios = [base_cpu / cpu for cpu, (_, base_cpu) in pairs if cpu]
+    return statistics.median(ratios) if ratios else None
+
+
+def _summarise(measured: Measured) -> dict[str, Any]:
     endpoint = measured.endpoint
-    ratio = _ratio(measured.runs, baseline.runs)
-    errors = sum(run.errors for run in measured.runs)
     is_baseline = endpoint is BASELINE
+    ratio = 1.0 if is_baseline else _ratio(measured)
+    cpu_ratio = 1.0 if is_baseline else _cpu_ratio(measured)
+    errors = sum(run.errors for run in measured.runs)
     passed = errors == 0 and (is_baseline or ratio >= endpoint.target)
     return {
         "name": endpoint.name,
@@ -626,13 +651,10 @@ def _summarise(measured: Measured, baseline: Measured) -> dict[str, Any]:
         "ratio": round(ratio, 4),
         "cpu_us_per_request_median": round(statistics.median(measured.cpu_us), 1),
         "cpu_us_runs": [round(value, 1) for value in measured.cpu_us],
-        # Baseline CPU per request over this one's: the share of the baseline's req/s
-        # this endpoint would reach if the API process were the only limit.
-        "cpu_ratio": round(
-            statistics.median(baseline.cpu_us) / statistics.median(measured.cpu_us), 4
-        )
-        if statistics.median(measured.cpu_us)
-        else None,
+        # Baseline CPU per request over this one's (paired like the ratio): the share of
+        # the baseline's req/s this endpoint would reach if the API process were the only
+        # limit.
+        "cpu_ratio": None if cpu_ratio is None else round(cpu_ratio, 4),
         "target": None if is_baseline else endpoint.target,
         "errors": errors,
         "result": "-" if is_baseline and errors == 0 else ("PASS" if passed else "FAIL"),
@@ -658,9 +680,9 @@ def _table(rows: list[dict[str, Any]], skipped: list[Skipped]) -> str:
             f"{item.endpoint.name:<13} {item.endpoint.path[:22]:<22} skipped: {item.reason}"
         )
     lines.append(
-        "ratio = median of per-round req/s ratios to the baseline (the target applies to it);"
-        " CPU ratio = baseline's API-process CPU per request over this one's (noise-robust,"
-        " ignores PostgreSQL's share)"
+        "ratio = median over rounds of req/s over the baseline run just before (the target"
+        " applies to it); CPU ratio = the same pairs' API-process CPU per request, baseline"
+        " over endpoint (noise-robust, ignores PostgreSQL's share)"
     )
     return "\n".join(lines)
 
@@ -685,22 +707,32 @@ def throughput(args: argparse.Namespace) -> int:
         for item in targets:
             load.run(item.url, item.headers, args.warmup)
         for round_number in range(1, args.rounds + 1):
-            for item in targets:
-                result = item.measure(load, args.duration)
-                log(
-                    f"round {round_number}/{args.rounds}  {item.endpoint.name:<13}"
-                    f" {result.rps:>8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
-                    f"  {item.cpu_us[-1]:6.1f} µs CPU/req"
-                    + (f"  ERRORS {result.errors}" if result.errors else "")
-                )
-        rows = [_summarise(item, baseline) for item in targets]
+            for endpoint in measured:
+                # Every endpoint run right after its own baseline run (or, --together, at
+                # the same time): a noisy neighbour then slows both sides of the ratio alike.
+                if args.together:
+                    measure_together(load, baseline, endpoint, args.duration)
+                else:
+                    baseline.measure(load, args.duration)
+                    endpoint.measure(load, args.duration)
+                for item in (baseline, endpoint):
+                    result = item.runs[-1]
+                    log(
+                        f"round {round_number}/{args.rounds}  {item.endpoint.name:<13}"
+                        f" {result.rps:>8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
+                        f"  {item.cpu_us[-1]:6.1f} µs CPU/req"
+                        + (f"  ERRORS {result.errors}" if result.errors else "")
+                    )
+                endpoint.paired_baseline.append((baseline.runs[-1], baseline.cpu_us[-1]))
+        rows = [_summarise(item) for item in targets]
         rss_end = rss_mib(api.api.pid)
         profile = None
         if args.profile:
             profile = _profile(api, targets, args.profile, load, args.duration)
     print()
     print(
-        f"scripts/bench: {args.rounds} rounds x {args.duration:g} s, {args.connections}"
+        f"scripts/bench: {args.rounds} rounds x {args.duration:g} s"
+        f"{' (baseline loaded at the same time)' if args.together else ''}, {args.connections}"
         f" connections, load generator {load.name}, server cpu {cpus.server or 'any'},"
         f" load cpu {cpus.load or 'any'}, load average before {load_before[0]:.2f}"
     )
@@ -716,6 +748,7 @@ def throughput(args: argparse.Namespace) -> int:
             "settings": {
                 "duration_s": args.duration,
                 "rounds": args.rounds,
+                "together": args.together,
                 "connections": args.connections,
                 "load_generator": load.name,
                 "uvicorn_flags": list(UVICORN_FLAGS),
@@ -1327,12 +1360,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--soak", action="store_true", help="mixed read/write soak instead")
     parser.add_argument(
-        "--duration", type=float, default=None, help="seconds per run (8), or of the soak (120)"
+        "--duration", type=float, default=None, help="seconds per run (6), or of the soak (120)"
     )
     parser.add_argument(
         "--connections", type=int, default=None, help="concurrent connections (32; soak 50)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (3)")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="load the baseline and each endpoint at the same time on the shared server core"
+        " (steadier on a busy machine)",
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per target")
     parser.add_argument(
         "--only", action="append", metavar="NAME[,NAME]", help="measure only these endpoints"
@@ -1359,7 +1398,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.duration_given = args.duration is not None
     args.connections_given = args.connections is not None
-    args.duration = 8.0 if args.duration is None else args.duration
+    args.duration = 6.0 if args.duration is None else args.duration
     args.connections = 32 if args.connections is None else args.connections
     if args.duration <= 0 or args.connections <= 0 or args.rounds <= 0:
         parser.error("--duration, --connections and --rounds must be positive")
