@@ -45,14 +45,17 @@ class Gateway:
         self._needs_token_by_route: dict[tuple[str | None, str], bool] = {}
 
     def _needs_token(self, method: str | None, path: str, root_path: str) -> bool:
-        """Whether the route `path` leads to wants a caller; remembered per method and path."""
+        """Whether the route `path` leads to wants a caller; remembered per method and path
+        once a route matched (a route registered later must not find a stale answer)."""
         needs = self._route_needs_token(method, path, root_path)
+        if needs is None:
+            return False  # no route: Litestar answers 404 or 405 and runs no handler
         if len(self._needs_token_by_route) >= _REMEMBERED_ROUTES:
             self._needs_token_by_route.clear()  # unbounded path variety (ids in paths)
         self._needs_token_by_route[method, path] = needs
         return needs
 
-    def _route_needs_token(self, method: str | None, path: str, root_path: str) -> bool:
+    def _route_needs_token(self, method: str | None, path: str, root_path: str) -> bool | None:
         if method == "OPTIONS":  # CORS preflights carry no credentials
             return False
         if root_path:  # as Litestar's router strips it
@@ -60,7 +63,7 @@ class Gateway:
         try:
             route_handler = self._router.handle_routing(path=normalize_path(path), method=method)[1]
         except (NotFoundException, MethodNotAllowedException):
-            return False
+            return None
         except Exception:
             return True  # Litestar will refuse it too; an anonymous caller hears 401 first
         return not route_handler.opt.get(PUBLIC_OPT)

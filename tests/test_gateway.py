@@ -89,6 +89,21 @@ def test_public_routes_cannot_hand_out_a_caller(token: Callable[[str], str]) -> 
             assert client.get(path, headers=signed_in).status_code == 401
 
 
+def test_a_route_registered_after_a_miss_still_requires_a_token(
+    auth: Callable[[str], dict[str, str]],
+) -> None:
+    @get("/v1/late", sync_to_thread=False)
+    def late() -> str:
+        return "late"
+
+    app = create_app(load_settings())
+    with TestClient(app) as client:
+        assert client.get("/v1/late").status_code == 404
+        app.register(late)
+        assert client.get("/v1/late").status_code == 401
+        assert client.get("/v1/late", headers=auth("bob")).status_code == 200
+
+
 def test_an_app_without_the_gateway_refuses_to_start() -> None:
     auth = KeycloakAuthPlugin(load_settings())
 
