@@ -6,8 +6,8 @@ an `Origin`, the X-Request-ID response header and one access line.
 
 Why one layer instead of Litestar middleware: every middleware adds a wrapper call, and a
 route with any middleware also gets an extra exception-handling layer with its own send
-wrapper. At this API's speed those layers were a third of a /v1/me request
-(`scripts/bench`); here each request crosses one coroutine and one send wrapper.
+wrapper. Here each request crosses one coroutine and one send wrapper, which cut the CPU
+of a /health request by 10-12 % (old and new servers loaded side by side on one core).
 
 Whether a route is public is read from its handler's opt through Litestar's own router
 (`handle_routing`, which caches by path and method), so the gateway never guesses from
