@@ -166,7 +166,7 @@ _handler: JsonLineHandler | None = None
 
 
 def root_handler() -> JsonLineHandler | None:
-    """configure_logging's handler, while it is still installed."""
+    """The handler configure_logging installed (callers check it is still the root's)."""
     return _handler
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
 
 from app.auth.authenticator import Authenticator
 from app.auth.jwks import JwksCache
-from app.auth.principal import Principal
+from app.auth.principal import Principal, require_principal
 from app.auth.verifier import TokenVerifier
 from app.config import Settings
 
@@ -27,10 +26,7 @@ BEARER_SCHEME = "BearerAuth"
 
 def provide_caller(scope: Scope) -> Principal:
     """The verified caller; the gateway has already refused anyone else."""
-    user = scope.get("user")
-    if not isinstance(user, Principal):  # a public route asking for a caller
-        raise NotAuthorizedException("Not authenticated", headers={"WWW-Authenticate": "Bearer"})
-    return user
+    return require_principal(scope.get("user"))
 
 
 class KeycloakAuthPlugin(InitPluginProtocol):

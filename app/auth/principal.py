@@ -9,7 +9,14 @@ import msgspec
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 
-__all__ = ["Caller", "Principal", "authenticated_caller", "current_caller", "principal_from_claims"]
+__all__ = [
+    "Caller",
+    "Principal",
+    "authenticated_caller",
+    "current_caller",
+    "principal_from_claims",
+    "require_principal",
+]
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,7 +89,11 @@ def authenticated_caller() -> Principal:
     which is most of the cost of a small authenticated GET (scripts/bench: /v1/me). Any
     handler with other parameters should declare `caller: Caller` instead.
     """
-    caller = current_caller.get()
-    if caller is None:
+    return require_principal(current_caller.get())
+
+
+def require_principal(value: object) -> Principal:
+    """`value` when it is a verified caller; otherwise a 401 (a public route asking)."""
+    if not isinstance(value, Principal):
         raise NotAuthorizedException("Not authenticated", headers={"WWW-Authenticate": "Bearer"})
-    return caller
+    return value
