@@ -19,12 +19,6 @@ import devstack
 from tests.support.processes import REPO_ROOT
 
 
-def _pg_ctl() -> str:
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    return str(Path(POSTGRES_BIN_PATH) / "pg_ctl")
-
-
 @dataclass
 class PrivatePostgres:
     """An embedded PostgreSQL (pgserver) under the test's control."""
@@ -41,20 +35,17 @@ class PrivatePostgres:
         return None if owner == pwd.getpwuid(os.getuid()).pw_name else owner
 
     def _pg_ctl(self, *args: str) -> None:
-        result = subprocess.run(
-            [_pg_ctl(), "-D", str(self.pgdata), "-w", "-t", "30", *args],
-            user=self._owner,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"pg_ctl {' '.join(args)} failed ({result.returncode}): "
-                f"{(result.stdout + result.stderr).strip()[-1000:]}"
+        try:
+            devstack.postgres_program("pg_ctl")(
+                ["-w", "-t", "30", *args],
+                pgdata=self.pgdata,
+                user=self._owner,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
             )
+        except subprocess.CalledProcessError as error:
+            # pgserver logs the program's output on the `pgserver` logger.
+            raise RuntimeError(f"pg_ctl {' '.join(args)} failed ({error.returncode})") from None
 
     def stop(self) -> None:
         """Fast shutdown: open connections are cut, as when a server restarts or fails over."""
