@@ -62,7 +62,7 @@ class Settings:
     # 200-character name and a 2,000-character description: ~2.3 KB typed plainly, at most
     # ~27 KB if every character is sent as a JSON \u escape. 64 KiB admits every valid
     # body however it is written; anything larger is refused (413) before it is decoded.
-    max_request_body_bytes: int = 65_536
+    max_request_body_bytes: int = 65_536  # the edge's client_max_body_size matches it
     # Fail fast when PostgreSQL stops answering (a frozen host, a silent network path): a
     # statement that gets no answer within this many seconds is abandoned (and cancelled
     # on the server), and the request answers 503. The API's statements take milliseconds.

@@ -44,6 +44,7 @@ pytestmark = [
 ]
 
 HEADER_TIMEOUT_S = 10  # client_header_timeout in nginx.conf
+IN_FLIGHT_PER_ADDRESS = 200  # limit_conn in nginx.conf
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,21 @@ def test_slow_loris_connections_are_cut_and_others_are_served(edge: Edge) -> Non
     assert len(closed_at) == count, f"{count - len(closed_at)} slow connections still open"
     assert max(closed_at.values()) < HEADER_TIMEOUT_S + 4
     assert slowest < 1.0
+
+
+def test_requests_in_flight_per_address_are_capped(edge: Edge) -> None:
+    ws_url = edge.base_url.replace("http://", "ws://")
+    with contextlib.ExitStack() as stack:
+        # Each open WebSocket is a request in flight at the edge.
+        for _ in range(IN_FLIGHT_PER_ADDRESS):
+            stack.enter_context(connect(f"{ws_url}/ws/echo", open_timeout=10))
+        with httpx.Client(base_url=edge.base_url, timeout=10) as http:
+            refused = http.get("/health")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["status_code"] == 429
+    with httpx.Client(base_url=edge.base_url, timeout=10) as http:
+        assert http.get("/health").status_code == 200
 
 
 def test_websockets_pass_through(edge: Edge, token: Callable[[str], str]) -> None:
