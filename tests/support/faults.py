@@ -8,6 +8,7 @@ import contextlib
 import os
 import pwd
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,6 +54,31 @@ class PrivatePostgres:
 
     def start(self) -> None:
         self._pg_ctl("-o", self.options, "-l", str(self.pgdata / "restart.log"), "start")
+
+    def _processes(self) -> list[int]:
+        """The postmaster and every backend and helper process it forked."""
+        postmaster = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The parent pid follows the parenthesised command name.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the whole server: connections stay open but nothing answers, as when a
+        host stalls or a network path silently drops packets. SIGCONT when the block ends."""
+        pids = self._processes()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
 
 def _postmaster_options(pgdata: Path) -> str:
