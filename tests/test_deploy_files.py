@@ -310,7 +310,7 @@ def test_api_gets_every_required_setting() -> None:
 
 # --- the edge (nginx in front of the API) ------------------------------------------------
 
-EDGE_DIR = REPO_ROOT / "deploy" / "edge"
+EDGE_DIR = REPO_ROOT / "scripts" / "edge"
 # Just enough for load_settings() to give the defaults of everything else.
 REQUIRED_FOR_LOADING = {
     "DATABASE_URL": "postgresql+asyncpg://u@db/app",
@@ -334,7 +334,7 @@ def test_the_api_is_published_only_through_the_edge() -> None:
     assert published_ports(services({"API_PORT": "9000"})["edge"]) == {8080: 9000}
     assert edge["depends_on"] == {"api": {"condition": "service_healthy"}}
     # The edge runs the repository's config, mounted read-only, with the files beside it.
-    assert "./deploy/edge:/etc/nginx/edge:ro" in edge["volumes"]
+    assert "./scripts/edge:/etc/nginx/edge:ro" in edge["volumes"]
     assert edge["command"][:3] == ["nginx", "-c", "/etc/nginx/edge/nginx.conf"]
     assert (EDGE_DIR / "listen.conf").read_text().count("listen 8080;") == 1
     assert "server api:8000;" in (EDGE_DIR / "upstream.conf").read_text()

@@ -1,4 +1,4 @@
-"""The edge (deploy/edge/nginx.conf, compose.yml service `edge`) in front of a live API.
+"""The edge (scripts/edge/nginx.conf, compose.yml service `edge`) in front of a live API.
 
 Runs the repository's nginx.conf unchanged with Debian's nginx (package nginx-light; CI
 installs it), pointed at the API served as the image serves it (the Dockerfile's uvicorn
@@ -31,7 +31,7 @@ from websockets.sync.client import connect
 from tests.support.api_process import LoggedApi, image_like_api
 from tests.support.processes import REPO_ROOT
 
-EDGE_DIR = REPO_ROOT / "deploy" / "edge"
+EDGE_DIR = REPO_ROOT / "scripts" / "edge"
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None
 )
