@@ -20,6 +20,7 @@ same name fails right there.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.driver import driver_connection
-from app.db.scope import RowScope
+from app.db.scope import OwnedMixin, RowScope, ScopeError
 from app.db.visibility import visibility_options
 
 __all__ = ["FastSelect"]
@@ -51,6 +52,8 @@ class _Compiled:
     columns: Mapping[str, int]
     # The columns are exactly the fields, in the Struct's order.
     exact: bool
+    # The Struct takes (some) fields by keyword only.
+    keywords: bool
 
 
 class FastSelect(Generic[StructT]):
@@ -76,9 +79,12 @@ class FastSelect(Generic[StructT]):
         compiled = self._compiled.get(key)
         if compiled is not None:
             return compiled
-        statement = self._build().options(
-            *visibility_options(scopes, include_deleted=include_deleted)
-        )
+        statement = self._build()
+        for description in statement.column_descriptions:
+            entity = description.get("entity")
+            if isinstance(entity, type) and issubclass(entity, OwnedMixin) and entity not in scopes:
+                raise ScopeError(f"{entity.__name__} is owned: the fast path needs its scope")
+        statement = statement.options(*visibility_options(scopes, include_deleted=include_deleted))
         result = statement.compile(dialect=dialect)
         names = tuple(result.positiontup or ())
         binds = result.binds
@@ -100,6 +106,10 @@ class FastSelect(Generic[StructT]):
             fields=fields,
             columns=columns,
             exact=fields == tuple(range(len(labels))),
+            keywords=any(
+                parameter.kind is inspect.Parameter.KEYWORD_ONLY
+                for parameter in inspect.signature(self._row_type).parameters.values()
+            ),
         )
         self._compiled[key] = compiled
         return compiled
@@ -163,7 +173,13 @@ class FastRows(Generic[StructT]):
         if unless_null is not None:
             position = compiled.columns[unless_null]
             records = [record for record in records if record[position] is not None]
+        fields = compiled.fields
+        if compiled.keywords:
+            names = row_type.__struct_fields__
+            return [
+                row_type(**{name: record[index] for name, index in zip(names, fields)})
+                for record in records
+            ]
         if compiled.exact:
             return [row_type(*record) for record in records]
-        fields = compiled.fields
         return [row_type(*[record[index] for index in fields]) for record in records]

@@ -15,11 +15,7 @@ from litestar.status_codes import (
     HTTP_412_PRECONDITION_FAILED,
 )
 
-from app.projects.deps import (
-    ProjectReadsDependency,
-    ProjectServiceDependency,
-    project_dependencies,
-)
+from app.projects.deps import ProjectServiceDependency, project_dependencies
 from app.projects.models import NAME_MAX
 from app.projects.schemas import (
     NO_NUL,
@@ -76,7 +72,7 @@ class ProjectController(Controller):
     @get(_COLLECTION, summary="List projects")
     async def list_projects(
         self,
-        project_reads: ProjectReadsDependency,
+        project_service: ProjectServiceDependency,
         limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1-100.")] = 20,
         offset: Annotated[int, QueryParameter(ge=0, description="Projects to skip.")] = 0,
         q: Annotated[
@@ -97,7 +93,7 @@ class ProjectController(Controller):
         ] = ProjectSort.NEWEST,
     ) -> ProjectPage:
         """Projects the caller can see, newest first unless `sort` says otherwise."""
-        return await project_reads.list_projects(limit=limit, offset=offset, q=q, sort=sort)
+        return await project_service.list_projects(limit=limit, offset=offset, q=q, sort=sort)
 
     @post(_COLLECTION, summary="Create a project", response_headers=[_ETAG_HEADER])
     async def create_project(
@@ -114,9 +110,9 @@ class ProjectController(Controller):
         responses={HTTP_404_NOT_FOUND: _NOT_FOUND},
     )
     async def get_project(
-        self, project_reads: ProjectReadsDependency, project_id: FromPath[UUID]
+        self, project_service: ProjectServiceDependency, project_id: FromPath[UUID]
     ) -> Response[Project]:
-        return _with_etag(await project_reads.get_project(project_id))
+        return _with_etag(await project_service.get_project(project_id))
 
     @patch(
         _ITEM,
