@@ -648,7 +648,8 @@ async def test_listing_queries_use_the_partial_indexes(
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from app.db.tenancy import TenantScope
-    from app.projects.repository import ProjectReader
+    from app.projects.models import Project as ProjectModel
+    from app.projects.repository import listing_query
     from app.projects.schemas import ProjectSort
 
     tenant_id, loner = f"t-{uuid.uuid4().hex[:12]}", f"solo-{uuid.uuid4().hex[:8]}"
@@ -674,13 +675,13 @@ async def test_listing_queries_use_the_partial_indexes(
             (TenantScope(tenant_id=tenant_id, owner_sub="member"), "ix_projects_tenant_listing"),
             (TenantScope(tenant_id=None, owner_sub=loner), "ix_projects_owner_listing"),
         ):
-            query = ProjectReader(engine, scope).listing_query(
-                limit=20, offset=0, name_contains=None, sort=ProjectSort.NEWEST
+            page_sql, page_params = listing_query(ProjectSort.NEWEST, searching=False).prepare(
+                engine.dialect, {ProjectModel: scope}, limit=20, offset=0
             )
-            plan = await _plan(db, query.page_sql, query.page_params)
+            plan = await _plan(db, page_sql, page_params)
             assert index in plan
             assert "Seq Scan" not in plan
-            rows = await db.fetch(query.page_sql, *query.page_params)
+            rows = await db.fetch(page_sql, *page_params)
             assert len(rows) == 20
             assert rows[0][-1] == (990 if scope.tenant_id else 270)
 

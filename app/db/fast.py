@@ -114,16 +114,14 @@ class FastSelect(Generic[StructT]):
         self._compiled[key] = compiled
         return compiled
 
-    async def rows(
+    def _prepare(
         self,
-        engine: AsyncEngine,
+        dialect: Dialect,
         scopes: Mapping[type[Any], RowScope],
-        *,
-        include_deleted: bool = False,
-        **params: Any,
-    ) -> FastRows[StructT]:
-        """Run the statement with `params` (bind values by name) and the scopes' values."""
-        compiled = self._compile(engine.dialect, scopes, include_deleted)
+        include_deleted: bool,
+        params: Mapping[str, Any],
+    ) -> tuple[_Compiled, list[Any]]:
+        compiled = self._compile(dialect, scopes, include_deleted)
         values = dict(params)
         for model, scope in scopes.items():
             values.update(scope.parameters(model))
@@ -133,6 +131,30 @@ class FastSelect(Generic[StructT]):
         ):
             value = values[name] if name in values else default
             args.append(value if process is None or value is None else process(value))
+        return compiled, args
+
+    def prepare(
+        self,
+        dialect: Dialect,
+        scopes: Mapping[type[Any], RowScope],
+        *,
+        include_deleted: bool = False,
+        **params: Any,
+    ) -> tuple[str, list[Any]]:
+        """The SQL and the positional arguments a call would send (for EXPLAIN in tests)."""
+        compiled, args = self._prepare(dialect, scopes, include_deleted, params)
+        return compiled.sql, args
+
+    async def rows(
+        self,
+        engine: AsyncEngine,
+        scopes: Mapping[type[Any], RowScope],
+        *,
+        include_deleted: bool = False,
+        **params: Any,
+    ) -> FastRows[StructT]:
+        """Run the statement with `params` (bind values by name) and the scopes' values."""
+        compiled, args = self._prepare(engine.dialect, scopes, include_deleted, params)
         async with driver_connection(engine) as connection:
             records = await connection.fetch(compiled.sql, *args)
         return FastRows(self._row_type, compiled, records)

@@ -143,6 +143,71 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
             raise ScopeError("upsert_many is not available on scoped repositories")
         return await super().upsert_many(*args, **kwargs)
 
+    async def update_many(
+        self,
+        data: list[ModelT],
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+    ) -> list[ModelT]:
+        """Update rows by primary key, one `UPDATE ... RETURNING` each, so the session's
+        visibility rules apply (SQLAlchemy's bulk UPDATE by primary key does not take
+        loader criteria). Rows that are deleted or out of scope are left alone and not
+        returned. A versioned model's rows must state the version they were read at."""
+        _refuse_load(load)
+        mapper = inspect(self.model_type)
+        keys = mapper.primary_key
+        version = mapper.version_id_col
+        options = dict(execution_options or {})
+        if bind_group is not None:
+            options["bind_group"] = bind_group
+        messages = self.error_messages if error_messages in (Empty, None) else error_messages
+        updated: list[ModelT] = []
+        with wrap_sqlalchemy_exception(
+            error_messages=messages,  # type: ignore[arg-type]
+            dialect_name=self.session.get_bind().dialect.name,
+            wrap_exceptions=self.wrap_exceptions,
+        ):
+            for item in data:
+                values = (
+                    dict(item)  # type: ignore[call-overload]
+                    if isinstance(item, Mapping)
+                    else {
+                        attr.key: getattr(item, attr.key)
+                        for attr in mapper.column_attrs
+                        if attr.key in inspect(item).dict
+                    }
+                )
+                match = [key == values.pop(key.key) for key in keys]
+                if version is not None and version.key in values:
+                    seen = values.pop(version.key)
+                    match.append(version == seen)
+                    values[version.key] = seen + 1
+                statement = (
+                    update(self.model_type)
+                    .where(*match)
+                    .values(**values)
+                    .returning(self.model_type)
+                    .execution_options(
+                        synchronize_session="fetch", populate_existing=True, **options
+                    )
+                )
+                result = await self.session.scalars(statement)
+                updated.extend(result.unique() if uniquify else result)
+            if self.auto_commit if auto_commit is None else auto_commit:
+                await self.session.commit()
+            else:
+                await self.session.flush()
+        if self.auto_expunge if auto_expunge is None else auto_expunge:
+            for instance in updated:
+                self.session.expunge(instance)
+        return updated
+
     # -- soft delete --------------------------------------------------------------------
 
     def soft_delete_values(self) -> dict[str, Any]:

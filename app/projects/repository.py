@@ -33,7 +33,7 @@ from app.db.soft_delete import utc_now
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
-__all__ = ["NameContains", "ProjectRepository"]
+__all__ = ["NameContains", "ProjectRepository", "listing_query"]
 
 # The response's fields (matched to `schemas.Project` by name).
 _COLUMNS = (
@@ -127,6 +127,11 @@ _GET = FastSelect(
     ),
     Project,
 )
+
+
+def listing_query(sort: ProjectSort, *, searching: bool) -> FastSelect[Project]:
+    """The compiled-once listing statement for a sort order, with or without `q`."""
+    return _LISTINGS[sort, searching]
 
 
 class ProjectRepository(DomainRepository[ProjectModel]):
