@@ -152,7 +152,9 @@ async def test_post_with_someone_elses_id_creates_your_own_and_leaves_theirs(
         "Mine too"
     )
     # A second POST by the other parent replaces its own child only.
-    again = client.post("/v1/children", json=body(id=child_id, name="Renamed"), headers=other_parent)
+    again = client.post(
+        "/v1/children", json=body(id=child_id, name="Renamed"), headers=other_parent
+    )
     assert again.status_code == 200
     assert await stored_for(db, sub_of(client, parent), child_id) == before
     # Deleting yours leaves theirs.

@@ -8,6 +8,7 @@ for it unchanged, on every path that reads the table.
 
 from __future__ import annotations
 
+import datetime
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -15,9 +16,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from advanced_alchemy.base import CommonTableAttributes, UUIDv7PrimaryKey
+from advanced_alchemy.base import CommonTableAttributes
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.mixins import UUIDv7PrimaryKey
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
@@ -54,9 +56,7 @@ class NoteService(DomainService[Note, NoteRepository]):
     repository_type = NoteRepository
 
 
-NOTES = FastSelect(
-    lambda: select(Note.id, Note.title).order_by(Note.title), NoteView
-)
+NOTES = FastSelect(lambda: select(Note.id, Note.title).order_by(Note.title), NoteView)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,8 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
         assert await repo.count() == 2
         assert sorted(n.title for n in await repo.get_many()) == ["a", "b"]
         rows, total = await repo.get_many_and_count(LimitOffset(limit=1, offset=0))
-        assert total == 2 and len(rows) == 1
+        assert total == 2
+        assert len(rows) == 1
         # A statement the caller builds gets the same rules.
         own = select(Note).where(Note.title.in_(["a", "gone", "foreign"]))
         assert [n.title for n in await repo.get_many(statement=own)] == ["a"]
@@ -129,7 +130,10 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
         await session.rollback()
 
         service = NoteService(session=session, scope=TenantScope(tenant, "member-2"))
-        assert sorted(n.title for n in await service.get_many(OrderBy("title", "asc"))) == ["a", "b"]
+        assert sorted(n.title for n in await service.get_many(OrderBy("title", "asc"))) == [
+            "a",
+            "b",
+        ]
         _, service_total = await service.get_many_and_count()
         assert service_total == 2
         with pytest.raises(NotFoundError):
@@ -161,10 +165,9 @@ async def test_soft_delete_keeps_the_row_and_the_purge_removes_it(
             session=session, scope=EveryRow(), execution_options={"include_deleted": True}
         )
         gone = await everything.get(ids["gone"])
-        assert gone.is_deleted and gone.deleted_at is not None
+        assert gone.is_deleted
+        assert gone.deleted_at is not None
         maintenance = NoteRepository(session=session, scope=EveryRow(), auto_commit=True)
-        import datetime
-
         assert await maintenance.purge_deleted(datetime.timedelta(0)) >= 1
         assert await everything.get_one_or_none(id=ids["gone"]) is None
         assert await everything.get_one_or_none(id=ids["a"]) is not None

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -107,9 +107,7 @@ async def test_every_read_skips_deleted_rows(session: AsyncSession, scope: Tenan
     assert service_total == 2
 
 
-async def test_soft_delete_without_a_caller_scope(
-    engine: AsyncEngine, scope: TenantScope
-) -> None:
+async def test_soft_delete_without_a_caller_scope(engine: AsyncEngine, scope: TenantScope) -> None:
     """Maintenance (`EveryRow`) still never sees deleted rows unless it asks to."""
     async with AsyncSession(engine, expire_on_commit=False) as setup:
         keep, gone = await add_projects(setup, scope, "keep", "gone")

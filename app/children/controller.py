@@ -53,7 +53,9 @@ class ChildrenController(Controller):
         return Response(child, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/{child_id:str}", summary="One of your children", raises=[NotFoundException])
-    async def get_child(self, child_id: ChildIdPath, child_service: ChildServiceDependency) -> Child:
+    async def get_child(
+        self, child_id: ChildIdPath, child_service: ChildServiceDependency
+    ) -> Child:
         """404 when you have no child with this id."""
         return await child_service.get_child(child_id)
 

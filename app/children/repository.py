@@ -76,9 +76,7 @@ class ChildRepository(DomainRepository[ChildModel]):
             "interests": fields.interests,
             "avatar": fields.avatar,
         }
-        insert_child = insert(ChildModel).values(
-            owner_sub=self._owner(), id=child_id, **values
-        )
+        insert_child = insert(ChildModel).values(owner_sub=self._owner(), id=child_id, **values)
         statement = insert_child.on_conflict_do_update(
             index_elements=[ChildModel.owner_sub, ChildModel.id],
             set_={**values, "updated_at": func.now()},
@@ -89,8 +87,8 @@ class ChildRepository(DomainRepository[ChildModel]):
             (ChildModel.created_at == ChildModel.updated_at).label("created"),
         )
         row = (await self.session.execute(statement)).one()
-        fields = row._mapping  # SQLAlchemy's public name-keyed view of a row
-        child = Child(**{name: fields[name] for name in Child.__struct_fields__})
+        mapping = row._mapping  # SQLAlchemy's public name-keyed view of a row
+        child = Child(**{name: mapping[name] for name in Child.__struct_fields__})
         return child, bool(row.created)
 
     async def delete_owned(self, child_id: str) -> bool:

@@ -19,7 +19,6 @@ from app.children.schemas import (
     Child,
     ChildUpsert,
 )
-
 from app.db.repository import DomainService
 from app.db.scope import OwnerScope
 

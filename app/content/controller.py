@@ -56,11 +56,15 @@ class ContentController(Controller):
     dependencies = {"content": provide_service(_content_service)}
 
     @get("/affirmations", summary="Affirmations for a child", raises=RAISES)
-    async def list_affirmations(self, childId: ChildId, content: Content, request: AnyRequest) -> list[Affirmation]:
+    async def list_affirmations(
+        self, childId: ChildId, content: Content, request: AnyRequest
+    ) -> list[Affirmation]:
         return await content.affirmations(childId, utc_today(request.app.state))
 
     @get("/subjects", summary="Flashcard subjects for a child", raises=RAISES)
-    async def list_subjects(self, childId: ChildId, content: Content, request: AnyRequest) -> list[Subject]:
+    async def list_subjects(
+        self, childId: ChildId, content: Content, request: AnyRequest
+    ) -> list[Subject]:
         return await content.subjects(childId, utc_today(request.app.state))
 
     @get("/flashcards", summary="Flashcards for a child", raises=RAISES)
@@ -82,7 +86,9 @@ class ContentController(Controller):
         )
 
     @get("/chores/daily", summary="Today's chores for a child", raises=RAISES)
-    async def list_daily_chores(self, childId: ChildId, content: Content, request: AnyRequest) -> list[Chore]:
+    async def list_daily_chores(
+        self, childId: ChildId, content: Content, request: AnyRequest
+    ) -> list[Chore]:
         """Five chores, up to three from the child's interests: the same all (UTC) day,
         a new set the next day."""
         return await content.daily_chores(childId, utc_today(request.app.state))

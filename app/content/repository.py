@@ -179,9 +179,9 @@ def _flashcards() -> Select[Any]:
     subject_id = bindparam("subject_id", type_=Text)
     difficulty = bindparam("difficulty", type_=Text)
     known = select(
-        (
-            subject_id.is_(None) | exists().where(SubjectModel.id == subject_id)
-        ).label("subject_known")
+        (subject_id.is_(None) | exists().where(SubjectModel.id == subject_id)).label(
+            "subject_known"
+        )
     ).cte("known")
     card = FlashcardModel
     item = (

@@ -60,7 +60,7 @@ class ContentService(SQLAlchemyAsyncQueryService):
     `ContentRepository` scoped to that parent. Every method takes the child's id; an id
     that is not one of the parent's children is a 404."""
 
-    repository: ContentRepository  # type: ignore[assignment]
+    repository: ContentRepository
 
     def __init__(self, session: AsyncSession, *, owner_sub: str) -> None:
         self.repository = ContentRepository.for_parent(session, owner_sub)
@@ -84,15 +84,11 @@ class ContentService(SQLAlchemyAsyncQueryService):
         if subject_id is not None and not _SUBJECT_ID(subject_id):
             subject_id = _NO_SUBJECT
         return _found(
-            await self.repository.flashcards(
-                self._for(child_id), today, subject_id, difficulty
-            )
+            await self.repository.flashcards(self._for(child_id), today, subject_id, difficulty)
         )
 
     async def daily_chores(self, child_id: str, today: dt.date) -> list[Chore]:
-        return _found(
-            await self.repository.daily_chores(self._for(child_id), today, DAILY_CHORES)
-        )
+        return _found(await self.repository.daily_chores(self._for(child_id), today, DAILY_CHORES))
 
     async def outdoor_activities(
         self, child_id: str, today: dt.date, *, daily: bool

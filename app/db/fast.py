@@ -92,7 +92,7 @@ class FastSelect(Generic[StructT]):
             binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         )
         defaults = tuple(binds[name].effective_value for name in names)
-        labels = [column.key for column in statement.selected_columns]
+        labels = [str(column.key) for column in statement.selected_columns]
         columns = {label: index for index, label in enumerate(labels)}
         missing = [name for name in self._row_type.__struct_fields__ if name not in columns]
         if missing:
@@ -129,7 +129,7 @@ class FastSelect(Generic[StructT]):
         for name, default, process in zip(
             compiled.names, compiled.defaults, compiled.processors, strict=True
         ):
-            value = values[name] if name in values else default
+            value = values.get(name, default)
             args.append(value if process is None or value is None else process(value))
         return compiled, args
 
@@ -199,7 +199,7 @@ class FastRows(Generic[StructT]):
         if compiled.keywords:
             names = row_type.__struct_fields__
             return [
-                row_type(**{name: record[index] for name, index in zip(names, fields)})
+                row_type(**{name: record[index] for name, index in zip(names, fields, strict=True)})
                 for record in records
             ]
         if compiled.exact:

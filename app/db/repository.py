@@ -47,7 +47,7 @@ __all__ = ["DomainRepository", "DomainService", "QueryRepository"]
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
 
-def _engine(session: AsyncSession) -> AsyncEngine:
+def _engine(session: Any) -> AsyncEngine:
     bind = session.bind
     if not isinstance(bind, AsyncEngine):
         raise TypeError("the fast path needs a session bound to an AsyncEngine")
@@ -160,7 +160,7 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         loader criteria). Rows that are deleted or out of scope are left alone and not
         returned. A versioned model's rows must state the version they were read at."""
         _refuse_load(load)
-        mapper = inspect(self.model_type)
+        mapper: Any = inspect(self.model_type)
         keys = mapper.primary_key
         version = mapper.version_id_col
         options = dict(execution_options or {})
@@ -169,18 +169,18 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         messages = self.error_messages if error_messages in (Empty, None) else error_messages
         updated: list[ModelT] = []
         with wrap_sqlalchemy_exception(
-            error_messages=messages,  # type: ignore[arg-type]
+            error_messages=messages,
             dialect_name=self.session.get_bind().dialect.name,
             wrap_exceptions=self.wrap_exceptions,
         ):
             for item in data:
                 values = (
-                    dict(item)  # type: ignore[call-overload]
+                    dict(item)
                     if isinstance(item, Mapping)
                     else {
                         attr.key: getattr(item, attr.key)
                         for attr in mapper.column_attrs
-                        if attr.key in inspect(item).dict
+                        if attr.key in inspect(item).dict  # type: ignore[union-attr]
                     }
                 )
                 match = [key == values.pop(key.key) for key in keys]
@@ -226,9 +226,10 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
                 else id_attribute
             )
             return attribute.in_(list(item_ids))
-        keys = inspect(self.model_type).primary_key
+        keys: Any = inspect(self.model_type).primary_key  # type: ignore[union-attr]
         if len(keys) == 1:
-            return keys[0].in_(list(item_ids))
+            matched: ColumnElement[bool] = keys[0].in_(list(item_ids))
+            return matched
         return or_(*(tuple_(*keys) == tuple_(*item_id) for item_id in item_ids))
 
     async def _soft_delete(
@@ -255,7 +256,7 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         )
         messages = self.error_messages if error_messages in (Empty, None) else error_messages
         with wrap_sqlalchemy_exception(
-            error_messages=messages,  # type: ignore[arg-type]
+            error_messages=messages,
             dialect_name=self.session.get_bind().dialect.name,
             wrap_exceptions=self.wrap_exceptions,
         ):
@@ -301,9 +302,7 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         if not self.soft_delete:
             raise ValueError("where= is for soft-deletable models")
         _refuse_load(load)
-        statement = update(self.model_type).where(
-            self._match_ids([item_id], id_attribute), *where
-        )
+        statement = update(self.model_type).where(self._match_ids([item_id], id_attribute), *where)
         deleted = await self._soft_delete(
             statement,
             auto_commit=auto_commit,

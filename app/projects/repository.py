@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import msgspec
-
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import OrderBy, StatementFilter, escape_like_value
 from sqlalchemy import ColumnElement, Integer, Select, Text, bindparam, func, select, update
@@ -92,34 +92,31 @@ def _listing(sort: ProjectSort, searching: bool) -> Select[Any]:
         page = item.append_to_statement(page, ProjectModel)
     for order in _ORDER[sort]:
         page = order.append_to_statement(page, ProjectModel)
-    return page.add_columns(count.scalar_subquery().label("total")).limit(
-        bindparam("limit", type_=Integer)
-    ).offset(bindparam("offset", type_=Integer))
+    return (
+        page.add_columns(count.scalar_subquery().label("total"))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
 
 
 class _Total(msgspec.Struct):
     total: int
 
 
-_LISTINGS = {
-    (sort, searching): FastSelect(
-        lambda sort=sort, searching=searching: _listing(sort, searching), Project
-    )
+def _count(searching: bool) -> Select[Any]:
+    statement = select(func.count().label("total")).select_from(ProjectModel)
+    if searching:
+        statement = NameContains().append_to_statement(statement, ProjectModel)
+    return statement
+
+
+_LISTINGS: dict[tuple[ProjectSort, bool], FastSelect[Project]] = {
+    (sort, searching): FastSelect(partial(_listing, sort, searching), Project)
     for sort in ProjectSort
     for searching in (False, True)
 }
-_COUNT = {
-    searching: FastSelect(
-        lambda searching=searching: (
-            NameContains().append_to_statement(
-                select(func.count().label("total")).select_from(ProjectModel), ProjectModel
-            )
-            if searching
-            else select(func.count().label("total")).select_from(ProjectModel)
-        ),
-        _Total,
-    )
-    for searching in (False, True)
+_COUNT: dict[bool, FastSelect[_Total]] = {
+    searching: FastSelect(partial(_count, searching), _Total) for searching in (False, True)
 }
 _GET = FastSelect(
     lambda: select(*_COLUMNS, ProjectModel.version).where(
@@ -183,9 +180,7 @@ class ProjectRepository(DomainRepository[ProjectModel]):
     async def insert(self, *, name: str, description: str | None) -> ProjectModel:
         # `add` stamps the caller's tenant and subject; every value is known client-side,
         # so the INSERT needs no refresh afterwards.
-        return await self.add(
-            ProjectModel(name=name, description=description), auto_refresh=False
-        )
+        return await self.add(ProjectModel(name=name, description=description), auto_refresh=False)
 
     async def change(
         self,
