@@ -20,6 +20,7 @@ Advanced-Alchemy's service over a `DomainRepository`, passing the scope through.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -34,7 +35,17 @@ from advanced_alchemy.repository import (
 from advanced_alchemy.repository.typing import ModelT, PrimaryKeyType
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
-from sqlalchemy import ColumnElement, Update, delete, inspect, or_, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    delete,
+    inspect,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -45,6 +56,11 @@ from app.db.soft_delete import INCLUDE_DELETED, SoftDeleteMixin, utc_now
 __all__ = ["DomainRepository", "DomainService", "QueryRepository"]
 
 StructT = TypeVar("StructT", bound=msgspec.Struct)
+
+
+@functools.cache
+def _base_select(model: type[Any]) -> Select[Any]:
+    return select(model)
 
 
 def _engine(session: Any) -> AsyncEngine:
@@ -73,6 +89,10 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
     """Advanced-Alchemy's repository with row scope and soft delete (see the module)."""
 
     def __init__(self, *, session: AsyncSession, scope: RowScope | None = None, **kwargs: Any):
+        if kwargs.get("statement") is None:
+            # Statements are immutable: one base SELECT per model serves every instance
+            # (Advanced-Alchemy would build a new one per repository, per request).
+            kwargs["statement"] = _base_select(self.model_type)
         super().__init__(session=session, **kwargs)
         owned = issubclass(self.model_type, OwnedMixin)
         if owned and scope is None:

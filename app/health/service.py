@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable
 
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["check_database", "check_redis"]
@@ -27,7 +27,7 @@ async def _probe(name: str, probe: Awaitable[object]) -> str:
 
 async def _select_one(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+        await connection.execute(select(literal(1)))
 
 
 async def check_database(engine: AsyncEngine) -> str:
