@@ -12,7 +12,7 @@ import datetime
 import os
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -21,12 +21,18 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.mixins import UUIDv7PrimaryKey
 from sqlalchemy import String, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 from app.db.fast import FastSelect
 from app.db.repository import DomainRepository, DomainService
 from app.db.scope import EveryRow, ScopeError
+from app.db.services import DeferredSession, ReadOnlyServiceError
 from app.db.soft_delete import SoftDeleteMixin
 from app.db.tenancy import TenantOwnedMixin, TenantScope
 
@@ -204,3 +210,28 @@ async def test_the_fast_path_with_the_driver_statement_cache_off(tenant: str) ->
     finally:
         await engine.dispose()
         await other.dispose()
+
+
+async def test_services_open_a_session_only_when_a_statement_needs_one(
+    engine: AsyncEngine, tenant: str
+) -> None:
+    """The provider's deferred session: hot reads never make one; a read-only service
+    (the cheaper route of the hot GETs) refuses to."""
+    await seed(engine, tenant)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    scope = TenantScope(tenant, "member-4")
+
+    deferred = DeferredSession(maker)
+    service = NoteService(session=cast("AsyncSession", deferred), scope=scope)
+    assert [n.title for n in (await service.repository.fast(NOTES)).structs()] == ["a", "b"]
+    assert not deferred.started
+    assert await service.count() == 2
+    assert deferred.started
+    await cast("AsyncSession", deferred).close()
+
+    read_only = DeferredSession(maker, read_only=True)
+    service = NoteService(session=cast("AsyncSession", read_only), scope=scope)
+    assert len((await service.repository.fast(NOTES)).structs()) == 2
+    with pytest.raises(ReadOnlyServiceError):
+        await service.create(Note(title="never"))
+    assert not read_only.started

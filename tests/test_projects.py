@@ -18,6 +18,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
+from tests.factories import ProjectBodyFactory, as_json
+
 Headers = dict[str, str]
 
 
@@ -35,7 +37,12 @@ def tenant(issuer: devstack.IssuerInfo) -> Callable[[str], Headers]:
     return headers
 
 
-def create(client: TestClient[Litestar], headers: Headers, **body: Any) -> dict[str, Any]:
+def create(client: TestClient[Litestar], headers: Headers, **fields: Any) -> dict[str, Any]:
+    """Create a project; fields not given come from the factory (a description is only
+    sent when asked for, so its absence can be tested)."""
+    body = as_json(ProjectBodyFactory.build(**fields))
+    if "description" not in fields:
+        del body["description"]
     response = client.post("/v1/projects", json=body, headers=headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()

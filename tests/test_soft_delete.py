@@ -26,6 +26,7 @@ from app.db.tenancy import TenantScope
 from app.projects.models import Project
 from app.projects.repository import ProjectRepository
 from app.projects.service import ProjectService
+from tests.factories import ProjectModelFactory
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def statements(engine: AsyncEngine) -> Iterator[list[str]]:
 
 async def add_projects(session: AsyncSession, scope: TenantScope, *names: str) -> list[uuid.UUID]:
     repository = ProjectRepository(session=session, scope=scope)
-    rows = await repository.add_many([Project(name=name) for name in names])
+    rows = await repository.add_many([ProjectModelFactory.build(name=name) for name in names])
     return [row.id for row in rows]
 
 

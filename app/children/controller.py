@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from app.children.deps import ChildServiceDependency, child_dependencies
+from app.children.deps import ChildServiceDependency, child_dependencies, child_reads
 from app.children.schemas import Child, ChildUpsert
 from app.clock import utc_today
 
@@ -24,7 +24,7 @@ class ChildrenController(Controller):
     tags = ["children"]
     dependencies = child_dependencies
 
-    @get("/", summary="Your children")
+    @get("/", summary="Your children", dependencies=child_reads)
     async def list_children(self, child_service: ChildServiceDependency) -> list[Child]:
         """Every child of the signed-in parent, oldest entry first."""
         return await child_service.list_children()
@@ -52,7 +52,12 @@ class ChildrenController(Controller):
         child, created = await child_service.upsert_child(data, utc_today(request.app.state))
         return Response(child, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/{child_id:str}", summary="One of your children", raises=[NotFoundException])
+    @get(
+        "/{child_id:str}",
+        summary="One of your children",
+        raises=[NotFoundException],
+        dependencies=child_reads,
+    )
     async def get_child(
         self, child_id: ChildIdPath, child_service: ChildServiceDependency
     ) -> Child:

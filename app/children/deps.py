@@ -17,7 +17,7 @@ from app.auth import Principal
 from app.children.service import ChildService
 from app.db.services import provide_service
 
-__all__ = ["ChildServiceDependency", "child_dependencies"]
+__all__ = ["ChildServiceDependency", "child_dependencies", "child_reads"]
 
 
 def _child_service(session: AsyncSession, caller: Any) -> ChildService:
@@ -26,5 +26,7 @@ def _child_service(session: AsyncSession, caller: Any) -> ChildService:
 
 
 child_dependencies = {"child_service": provide_service(_child_service)}
+# The hot GETs only read through the fast path: the cheaper, read-only provider.
+child_reads = {"child_service": provide_service(_child_service, read_only=True)}
 
 ChildServiceDependency = NamedDependency[ChildService]

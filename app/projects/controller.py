@@ -15,7 +15,7 @@ from litestar.status_codes import (
     HTTP_412_PRECONDITION_FAILED,
 )
 
-from app.projects.deps import ProjectServiceDependency, project_dependencies
+from app.projects.deps import ProjectServiceDependency, project_dependencies, project_reads
 from app.projects.models import NAME_MAX
 from app.projects.schemas import (
     NO_NUL,
@@ -69,7 +69,7 @@ class ProjectController(Controller):
     tags = ["projects"]
     dependencies = project_dependencies
 
-    @get(_COLLECTION, summary="List projects")
+    @get(_COLLECTION, summary="List projects", dependencies=project_reads)
     async def list_projects(
         self,
         project_service: ProjectServiceDependency,
@@ -106,6 +106,7 @@ class ProjectController(Controller):
     @get(
         _ITEM,
         summary="Get a project",
+        dependencies=project_reads,
         response_headers=[_ETAG_HEADER],
         responses={HTTP_404_NOT_FOUND: _NOT_FOUND},
     )

@@ -16,7 +16,7 @@ from app.auth import Principal
 from app.db.services import provide_service
 from app.projects.service import ProjectService
 
-__all__ = ["ProjectServiceDependency", "project_dependencies"]
+__all__ = ["ProjectServiceDependency", "project_dependencies", "project_reads"]
 
 
 def _project_service(session: AsyncSession, caller: Any) -> ProjectService:
@@ -27,5 +27,7 @@ def _project_service(session: AsyncSession, caller: Any) -> ProjectService:
 
 
 project_dependencies = {"project_service": provide_service(_project_service)}
+# List and get only read through the fast path: the cheaper, read-only provider.
+project_reads = {"project_service": provide_service(_project_service, read_only=True)}
 
 ProjectServiceDependency = NamedDependency[ProjectService]
