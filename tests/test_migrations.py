@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import load_model_metadata
+from db.models import load_model_metadata
 from tests.support.processes import REPO_ROOT
 
 

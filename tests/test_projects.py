@@ -627,7 +627,7 @@ async def test_migration_matches_the_model(database_url: str) -> None:
     from alembic.migration import MigrationContext
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from app.db import load_model_metadata
+    from db.models import load_model_metadata
 
     metadata = load_model_metadata()
     engine = create_async_engine(database_url)
