@@ -120,6 +120,7 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
             with pytest.raises(NotFoundError):
                 await repo.delete(item_id)
             assert await repo.delete_many([item_id]) == []
+            assert await repo.update_many([Note(id=item_id, title="changed")]) == []
         assert await repo.count() == 2
         assert sorted(n.title for n in await repo.get_many()) == ["a", "b"]
         rows, total = await repo.get_many_and_count(LimitOffset(limit=1, offset=0))
