@@ -14,6 +14,7 @@ import devstack
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from db.models import load_model_metadata
@@ -102,5 +103,39 @@ async def test_per_parent_child_ids_keep_existing_rows(scratch_database: str) ->
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         assert await db.fetch("SELECT * FROM children ORDER BY id") == before
+    finally:
+        await db.close()
+
+
+async def test_advanced_alchemys_database_cli_migrates_too(scratch_database: str) -> None:
+    """`litestar database upgrade` (Advanced-Alchemy's CLI through the app's plugin) runs
+    the same migrations, with the same version table, as `alembic upgrade head`."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "litestar",
+            "--app",
+            "app.main:app",
+            "database",
+            "upgrade",
+            "--no-prompt",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": scratch_database},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
+    try:
+        heads = ScriptDirectory(str(REPO_ROOT / "db" / "migrations")).get_heads()
+        assert [await db.fetchval("SELECT version_num FROM alembic_version")] == heads
+        key = await db.fetchval(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_children'"
+        )
+        assert key == "PRIMARY KEY (owner_sub, id)"
     finally:
         await db.close()
