@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
 from tests.factories import ProjectBodyFactory, as_json
+from tests.support.statements import statements_sent
 
 Headers = dict[str, str]
 
@@ -697,3 +698,16 @@ async def test_listing_queries_use_the_partial_indexes(
     finally:
         await transaction.rollback()
         await engine.dispose()
+
+
+def test_listing_and_getting_are_one_statement_each(
+    client: TestClient[Litestar], tenant: Callable[[str], Headers]
+) -> None:
+    headers = tenant("alice")
+    project = create(client, headers)
+    for path in ("/v1/projects?limit=20", f"/v1/projects/{project['id']}", "/v1/projects?q=x"):
+        with statements_sent(client) as statements:
+            assert client.get(path, headers=headers).status_code == 200
+        assert len(statements) == 1, (path, statements)
+        assert "tenant_id" in statements[0]
+        assert "is_deleted" in statements[0]
