@@ -38,6 +38,12 @@ async def stored(db: asyncpg.Connection, child_id: str) -> asyncpg.Record | None
     return await db.fetchrow("SELECT * FROM children WHERE id = $1", child_id)
 
 
+async def stored_for(db: asyncpg.Connection, owner_sub: str, child_id: str) -> Any:
+    return await db.fetchrow(
+        "SELECT * FROM children WHERE owner_sub = $1 AND id = $2", owner_sub, child_id
+    )
+
+
 async def count_for(db: asyncpg.Connection, owner_sub: str) -> int:
     count: int = await db.fetchval("SELECT count(*) FROM children WHERE owner_sub = $1", owner_sub)
     return count
@@ -125,19 +131,58 @@ async def test_post_with_own_id_replaces_every_field(
     assert await count_for(db, sub_of(client, parent)) == 1
 
 
-async def test_post_with_someone_elses_id_is_404_and_changes_nothing(
+async def test_post_with_someone_elses_id_creates_your_own_and_leaves_theirs(
     client: TestClient[Litestar], parent: Headers, other_parent: Headers, db: asyncpg.Connection
 ) -> None:
+    """Ids are per parent (API.md, "Children"): the same id is another child."""
     child_id = unique_id()
-    assert client.post("/v1/children", json=body(id=child_id), headers=parent).status_code == 201
-    before = await stored(db, child_id)
+    theirs = client.post("/v1/children", json=body(id=child_id), headers=parent)
+    assert theirs.status_code == 201
+    before = await stored_for(db, sub_of(client, parent), child_id)
     response = client.post(
-        "/v1/children", json=body(id=child_id, name="Taken over"), headers=other_parent
+        "/v1/children", json=body(id=child_id, name="Mine too"), headers=other_parent
     )
-    assert response.status_code == 404
-    assert response.json()["detail"] == "Child not found"
-    assert await stored(db, child_id) == before
-    assert await count_for(db, sub_of(client, other_parent)) == 0
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] == child_id
+    assert response.json()["name"] == "Mine too"
+    # Theirs is untouched and still theirs; each parent sees its own child under the id.
+    assert await stored_for(db, sub_of(client, parent), child_id) == before
+    assert client.get(f"/v1/children/{child_id}", headers=parent).json() == theirs.json()
+    assert client.get(f"/v1/children/{child_id}", headers=other_parent).json()["name"] == (
+        "Mine too"
+    )
+    # A second POST by the other parent replaces its own child only.
+    again = client.post(
+        "/v1/children", json=body(id=child_id, name="Renamed"), headers=other_parent
+    )
+    assert again.status_code == 200
+    assert await stored_for(db, sub_of(client, parent), child_id) == before
+    # Deleting yours leaves theirs.
+    assert client.delete(f"/v1/children/{child_id}", headers=other_parent).status_code == 204
+    assert client.get(f"/v1/children/{child_id}", headers=parent).status_code == 200
+
+
+async def test_nothing_tells_whether_another_parent_uses_an_id(
+    client: TestClient[Litestar], parent: Headers, other_parent: Headers
+) -> None:
+    """Every answer about an id someone else uses equals the answer about a fresh id."""
+    used, fresh = unique_id(), unique_id()
+    assert client.post("/v1/children", json=body(id=used), headers=parent).status_code == 201
+
+    def answers(child_id: str) -> list[tuple[int, Any]]:
+        results = []
+        for method, path in [
+            ("GET", f"/v1/children/{child_id}"),
+            ("DELETE", f"/v1/children/{child_id}"),
+            ("GET", f"/v1/affirmations?childId={child_id}"),
+        ]:
+            response = client.request(method, path, headers=other_parent)
+            results.append((response.status_code, response.json()))
+        created = client.post("/v1/children", json=body(id=child_id), headers=other_parent)
+        results.append((created.status_code, created.json()["id"] == child_id))
+        return results
+
+    assert answers(used) == answers(fresh)
 
 
 async def test_null_id_counts_as_no_id(client: TestClient[Litestar], parent: Headers) -> None:
@@ -193,7 +238,7 @@ async def test_parallel_posts_with_the_same_new_id_create_exactly_one_child(
     assert await db.fetchval("SELECT count(*) FROM children WHERE id = $1", child_id) == 1
 
 
-async def test_parallel_posts_from_two_parents_leave_one_owner(
+async def test_parallel_posts_from_two_parents_give_each_its_own_child(
     async_client: AsyncTestClient[Litestar],
     issuer: devstack.IssuerInfo,
     db: asyncpg.Connection,
@@ -208,18 +253,13 @@ async def test_parallel_posts_from_two_parents_leave_one_owner(
             for n in range(10)
         )
     )
-    by_parent: dict[str, set[int]] = {"first": set(), "second": set()}
+    by_parent: dict[str, list[int]] = {"first": [], "second": []}
     for n, response in enumerate(responses):
-        by_parent["first" if n % 2 else "second"].add(response.status_code)
-    # One parent won the id (201 once, then 200s); the other got only 404s.
-    assert sorted(by_parent.values(), key=sorted) in (
-        [{200, 201}, {404}],
-        [{201}, {404}],
-        [{404}, {200, 201}],
-        [{404}, {201}],
-    ), by_parent
-    assert [r.status_code for r in responses].count(201) == 1
-    assert await db.fetchval("SELECT count(*) FROM children WHERE id = $1", child_id) == 1
+        by_parent["first" if n % 2 else "second"].append(response.status_code)
+    # Ids are per parent: each parent created its own child once, then replaced it.
+    for codes in by_parent.values():
+        assert sorted(codes) == [200, 200, 200, 200, 201], by_parent
+    assert await db.fetchval("SELECT count(*) FROM children WHERE id = $1", child_id) == 2
 
 
 # --- validation ------------------------------------------------------------------------
@@ -428,7 +468,6 @@ def test_openapi_documents_the_children_endpoints(client: TestClient[Litestar]) 
     assert delete["operationId"] == "deleteChild"
     assert {"204", "404"} <= set(delete["responses"])
     assert "404" in paths["/v1/children/{child_id}"]["get"]["responses"]
-    assert "404" in post["responses"]
     schemas = document["components"]["schemas"]
     assert set(schemas["Child"]["required"]) == CHILD_FIELDS
     assert set(schemas["ChildUpsert"]["required"]) == {"name", "birthday"}

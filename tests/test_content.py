@@ -11,10 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +21,13 @@ import devstack
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.content.service import DAILY_CHORES, DAILY_OUTDOOR_ACTIVITIES
-from app.db.driver import app_engine
 from db.catalog_loader import CATALOG_DIR, CATALOG_TABLES, TableLoad, load_catalog
 from tests.support.family import Headers, create_child, frozen_today, new_parent
 from tests.support.processes import REPO_ROOT
+from tests.support.statements import statements_sent
 
 TODAY = dt.date(2030, 6, 15)
 
@@ -477,36 +474,6 @@ def test_unknown_difficulty_is_400_naming_it(
 
 
 # --- round trips ----------------------------------------------------------------------
-
-# What the pool's pre-ping sends on checkout (foundation setting), not our statements.
-PING_STATEMENTS = {"BEGIN;", ";", "ROLLBACK;"}
-
-
-@contextmanager
-def statements_sent(client: TestClient[Litestar]) -> Iterator[list[str]]:
-    """Record every statement the app's pooled connections send while the block runs."""
-    statements: list[str] = []
-    connections: list[Any] = []
-
-    def record(logged: Any) -> None:
-        if logged.query not in PING_STATEMENTS:
-            statements.append(logged.query)
-
-    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        driver.add_query_logger(record)
-        connections.append(driver)
-
-    pool = app_engine(client.app).sync_engine.pool
-    event.listen(pool, "checkout", on_checkout)
-    try:
-        yield statements
-        # Loggers run on the app's event loop just after the statement; let them finish.
-        time.sleep(0.2)
-    finally:
-        event.remove(pool, "checkout", on_checkout)
-        for driver in connections:
-            driver.remove_query_logger(record)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
+from tests.factories import ProjectBodyFactory, as_json
+from tests.support.statements import statements_sent
+
 Headers = dict[str, str]
 
 
@@ -35,7 +38,12 @@ def tenant(issuer: devstack.IssuerInfo) -> Callable[[str], Headers]:
     return headers
 
 
-def create(client: TestClient[Litestar], headers: Headers, **body: Any) -> dict[str, Any]:
+def create(client: TestClient[Litestar], headers: Headers, **fields: Any) -> dict[str, Any]:
+    """Create a project; fields not given come from the factory (a description is only
+    sent when asked for, so its absence can be tested)."""
+    body = as_json(ProjectBodyFactory.build(**fields))
+    if "description" not in fields:
+        del body["description"]
     response = client.post("/v1/projects", json=body, headers=headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
@@ -620,7 +628,7 @@ async def test_migration_matches_the_model(database_url: str) -> None:
     from alembic.migration import MigrationContext
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from app.db import load_model_metadata
+    from db.models import load_model_metadata
 
     metadata = load_model_metadata()
     engine = create_async_engine(database_url)
@@ -648,7 +656,8 @@ async def test_listing_queries_use_the_partial_indexes(
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from app.db.tenancy import TenantScope
-    from app.projects.repository import ProjectReader
+    from app.projects.models import Project as ProjectModel
+    from app.projects.repository import listing_query
     from app.projects.schemas import ProjectSort
 
     tenant_id, loner = f"t-{uuid.uuid4().hex[:12]}", f"solo-{uuid.uuid4().hex[:8]}"
@@ -674,13 +683,13 @@ async def test_listing_queries_use_the_partial_indexes(
             (TenantScope(tenant_id=tenant_id, owner_sub="member"), "ix_projects_tenant_listing"),
             (TenantScope(tenant_id=None, owner_sub=loner), "ix_projects_owner_listing"),
         ):
-            query = ProjectReader(engine, scope).listing_query(
-                limit=20, offset=0, name_contains=None, sort=ProjectSort.NEWEST
+            page_sql, page_params = listing_query(ProjectSort.NEWEST, searching=False).prepare(
+                engine.dialect, {ProjectModel: scope}, limit=20, offset=0
             )
-            plan = await _plan(db, query.page_sql, query.page_params)
+            plan = await _plan(db, page_sql, page_params)
             assert index in plan
             assert "Seq Scan" not in plan
-            rows = await db.fetch(query.page_sql, *query.page_params)
+            rows = await db.fetch(page_sql, *page_params)
             assert len(rows) == 20
             assert rows[0][-1] == (990 if scope.tenant_id else 270)
 
@@ -689,3 +698,16 @@ async def test_listing_queries_use_the_partial_indexes(
     finally:
         await transaction.rollback()
         await engine.dispose()
+
+
+def test_listing_and_getting_are_one_statement_each(
+    client: TestClient[Litestar], tenant: Callable[[str], Headers]
+) -> None:
+    headers = tenant("alice")
+    project = create(client, headers)
+    for path in ("/v1/projects?limit=20", f"/v1/projects/{project['id']}", "/v1/projects?q=x"):
+        with statements_sent(client) as statements:
+            assert client.get(path, headers=headers).status_code == 200
+        assert len(statements) == 1, (path, statements)
+        assert "tenant_id" in statements[0]
+        assert "is_deleted" in statements[0]

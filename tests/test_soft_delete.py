@@ -1,7 +1,8 @@
-"""The reusable soft delete and tenant scope (app/db/soft_delete.py, app/db/tenancy.py) on
-real PostgreSQL, through Advanced-Alchemy's own repository and service methods.
+"""The reusable soft delete and tenant scope (app/db) on projects, on real PostgreSQL,
+through Advanced-Alchemy's own repository and service methods.
 
-Each test works inside one transaction that is rolled back, with a tenant of its own.
+Each test works inside one transaction that is rolled back, with a tenant of its own. A
+session serves one caller: tests that act for several scopes use a session per scope.
 """
 
 from __future__ import annotations
@@ -14,26 +15,18 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from app.db.soft_delete import SoftDeleteRepository, SoftDeleteService
-from app.db.tenancy import TenantOwnershipError, TenantScope
+from app.db.scope import EveryRow, ScopeError
+from app.db.soft_delete import INCLUDE_DELETED
+from app.db.tenancy import TenantScope
 from app.projects.models import Project
 from app.projects.repository import ProjectRepository
 from app.projects.service import ProjectService
-
-
-class PlainProjectRepository(SoftDeleteRepository[Project]):
-    """Soft delete alone, as any model opting in would have it (no tenant scope)."""
-
-    model_type = Project
-
-
-class PlainProjectService(SoftDeleteService[Project, PlainProjectRepository]):
-    repository_type = PlainProjectRepository
+from tests.factories import ProjectModelFactory
 
 
 @pytest.fixture
@@ -70,7 +63,7 @@ def statements(engine: AsyncEngine) -> Iterator[list[str]]:
 
 async def add_projects(session: AsyncSession, scope: TenantScope, *names: str) -> list[uuid.UUID]:
     repository = ProjectRepository(session=session, scope=scope)
-    rows = await repository.add_many([Project(name=name) for name in names])
+    rows = await repository.add_many([ProjectModelFactory.build(name=name) for name in names])
     return [row.id for row in rows]
 
 
@@ -115,19 +108,24 @@ async def test_every_read_skips_deleted_rows(session: AsyncSession, scope: Tenan
     assert service_total == 2
 
 
-async def test_plain_soft_delete_repository_works_without_a_scope(
-    session: AsyncSession, scope: TenantScope
-) -> None:
-    keep, gone = await add_projects(session, scope, "keep", "gone")
-    service = PlainProjectService(session=session)
-    await service.delete(gone)
-    mine = Project.tenant_id == scope.tenant_id
-    assert [row.id for row in await service.get_many(mine)] == [keep]
-    assert await service.count(mine) == 1
-    with pytest.raises(NotFoundError):
-        await service.get(gone)
-    with_deleted = PlainProjectRepository(session=session, include_deleted=True)
-    assert {row.id for row in await with_deleted.get_many(mine)} == {keep, gone}
+async def test_soft_delete_without_a_caller_scope(engine: AsyncEngine, scope: TenantScope) -> None:
+    """Maintenance (`EveryRow`) still never sees deleted rows unless it asks to."""
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        keep, gone = await add_projects(setup, scope, "keep", "gone")
+        await setup.commit()
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        service = ProjectService(session=session, scope=EveryRow())
+        await service.delete(gone)
+        mine = Project.tenant_id == scope.tenant_id
+        assert [row.id for row in await service.get_many(mine)] == [keep]
+        assert await service.count(mine) == 1
+        with pytest.raises(NotFoundError):
+            await service.get(gone)
+        with_deleted = ProjectRepository(
+            session=session, scope=EveryRow(), execution_options={INCLUDE_DELETED: True}
+        )
+        assert {row.id for row in await with_deleted.get_many(mine)} == {keep, gone}
+        await session.rollback()
 
 
 # -- delete ---------------------------------------------------------------------------
@@ -239,7 +237,9 @@ async def test_bulk_update_leaves_deleted_rows_alone(
 async def test_include_deleted_sees_deleted_rows(session: AsyncSession, scope: TenantScope) -> None:
     live, gone = await add_projects(session, scope, "live", "gone")
     await ProjectRepository(session=session, scope=scope).delete(gone)
-    everything = ProjectRepository(session=session, scope=scope, include_deleted=True)
+    everything = ProjectRepository(
+        session=session, scope=scope, execution_options={INCLUDE_DELETED: True}
+    )
     assert {row.id for row in await everything.get_many()} == {live, gone}
     assert (await everything.get(gone)).is_deleted is True
 
@@ -272,14 +272,16 @@ async def test_purge_removes_only_rows_deleted_long_enough_ago(
 ) -> None:
     live, recent, old, older = await add_projects(session, scope, "live", "recent", "old", "older")
     other_tenant = TenantScope(tenant_id=f"t-{uuid.uuid4().hex[:12]}", owner_sub="member-2")
-    (elsewhere,) = await add_projects(session, other_tenant, "elsewhere")
+    async with AsyncSession(session.bind, expire_on_commit=False) as theirs:
+        (elsewhere,) = await add_projects(theirs, other_tenant, "elsewhere")
+        await ProjectRepository(session=theirs, scope=other_tenant).delete(elsewhere)
+        await age_deletion(theirs, elsewhere, 400)
+        await theirs.commit()
     repository = ProjectRepository(session=session, scope=scope)
     await repository.delete_many([recent, old, older])
-    await ProjectRepository(session=session, scope=other_tenant).delete(elsewhere)
     await age_deletion(session, recent, 29)
     await age_deletion(session, old, 31)
     await age_deletion(session, older, 400)
-    await age_deletion(session, elsewhere, 400)
 
     # A tenant-scoped service purges within its tenant only.
     service = ProjectService(session=session, scope=scope)
@@ -303,11 +305,13 @@ async def test_the_scheduled_purge_covers_every_tenant_and_commits(engine: Async
     second = TenantScope(tenant_id=None, owner_sub=f"loner-{uuid.uuid4().hex[:8]}")
     async with AsyncSession(engine, expire_on_commit=False) as setup:
         (old_first,) = await add_projects(setup, first, "old")
-        old_second, fresh = await add_projects(setup, second, "old", "fresh")
         await ProjectRepository(session=setup, scope=first).delete(old_first)
+        await age_deletion(setup, old_first, 45)
+        await setup.commit()
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        old_second, fresh = await add_projects(setup, second, "old", "fresh")
         await ProjectRepository(session=setup, scope=second).delete_many([old_second, fresh])
-        for project_id in (old_first, old_second):
-            await age_deletion(setup, project_id, 45)
+        await age_deletion(setup, old_second, 45)
         await setup.commit()
 
     async with AsyncSession(engine) as job_session:
@@ -324,32 +328,50 @@ async def test_the_scheduled_purge_covers_every_tenant_and_commits(engine: Async
 
 
 async def test_rows_are_stamped_with_the_scope_and_seen_only_within_it(
-    session: AsyncSession, scope: TenantScope
+    engine: AsyncEngine, scope: TenantScope
 ) -> None:
-    (shared,) = await add_projects(session, scope, "shared")
     teammate = TenantScope(tenant_id=scope.tenant_id, owner_sub="member-2")
     loner = TenantScope(tenant_id=None, owner_sub=f"loner-{uuid.uuid4().hex[:8]}")
     other_loner = TenantScope(tenant_id=None, owner_sub=f"loner-{uuid.uuid4().hex[:8]}")
-    (private,) = await add_projects(session, loner, "private")
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        (shared,) = await add_projects(setup, scope, "shared")
+        await setup.commit()
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        (private,) = await add_projects(setup, loner, "private")
+        await setup.commit()
 
-    row = await stored(session, shared)
-    assert (row["tenant_id"], row["owner_sub"]) == (scope.tenant_id, "member-1")
-    row = await stored(session, private)
-    assert (row["tenant_id"], row["owner_sub"]) == (None, loner.owner_sub)
+    async with AsyncSession(engine, expire_on_commit=False) as check:
+        row = await stored(check, shared)
+        assert (row["tenant_id"], row["owner_sub"]) == (scope.tenant_id, "member-1")
+        row = await stored(check, private)
+        assert (row["tenant_id"], row["owner_sub"]) == (None, loner.owner_sub)
 
-    def repository(for_scope: TenantScope) -> ProjectRepository:
-        return ProjectRepository(session=session, scope=for_scope)
+    async def seen_by(for_scope: TenantScope) -> list[uuid.UUID]:
+        async with AsyncSession(engine) as session:
+            repository = ProjectRepository(session=session, scope=for_scope)
+            return [r.id for r in await repository.get_many()]
 
-    assert [r.id for r in await repository(teammate).get_many()] == [shared]
-    assert [r.id for r in await repository(loner).get_many()] == [private]
-    assert await repository(other_loner).get_many() == []
-    with pytest.raises(NotFoundError):
-        await repository(other_loner).delete(private)
-    with pytest.raises(NotFoundError):
-        await repository(loner).get(shared)
+    assert await seen_by(teammate) == [shared]
+    assert await seen_by(loner) == [private]
+    assert await seen_by(other_loner) == []
+    async with AsyncSession(engine) as session:
+        with pytest.raises(NotFoundError):
+            await ProjectRepository(session=session, scope=other_loner).delete(private)
+    async with AsyncSession(engine) as session:
+        with pytest.raises(NotFoundError):
+            await ProjectRepository(session=session, scope=loner).get(shared)
     # A teammate may change and delete what another member created.
-    await repository(teammate).delete(shared)
-    assert (await stored(session, shared))["is_deleted"] is True
+    async with AsyncSession(engine) as session:
+        await ProjectRepository(session=session, scope=teammate).delete(shared)
+        assert (await stored(session, shared))["is_deleted"] is True
+        await session.commit()
+
+
+async def test_one_session_serves_one_scope(session: AsyncSession, scope: TenantScope) -> None:
+    ProjectRepository(session=session, scope=scope)
+    ProjectRepository(session=session, scope=scope)  # the same scope again is fine
+    with pytest.raises(ScopeError):
+        ProjectRepository(session=session, scope=TenantScope(None, "someone-else"))
 
 
 async def test_ownership_cannot_be_moved_or_forged(
@@ -359,39 +381,39 @@ async def test_ownership_cannot_be_moved_or_forged(
     repository = ProjectRepository(session=session, scope=scope)
     project = await repository.get(project_id)
     project.tenant_id = "someone-else"
-    with pytest.raises(TenantOwnershipError):
+    with pytest.raises(ScopeError):
         await session.flush()
     await session.rollback()
 
-    with pytest.raises(TenantOwnershipError):
-        await ProjectRepository(session=session, scope=TenantScope.every_tenant()).add(
-            Project(name="nobody's")
-        )
-    with pytest.raises(TenantOwnershipError):
+    with pytest.raises(ScopeError):
+        async with AsyncSession(session.bind) as maintenance:
+            await ProjectRepository(session=maintenance, scope=EveryRow()).add(
+                Project(name="nobody's")
+            )
+    with pytest.raises(ScopeError):
         await repository.upsert_many([Project(name="bulk")])
     with pytest.raises(ValueError, match="subject"):
-        TenantScope(tenant_id="acme", owner_sub=None)
+        TenantScope(tenant_id="acme", owner_sub="")
 
 
-async def test_tenantless_scope_sql_matches_its_criteria(
-    session: AsyncSession, scope: TenantScope
+async def test_the_fast_path_and_the_session_see_the_same_rows(
+    engine: AsyncEngine, scope: TenantScope
 ) -> None:
-    """The two spellings of a scope (expressions for the ORM, text for the driver) agree."""
+    """One criterion, two paths: the compiled-once listing and AA's count agree."""
+    from app.projects.schemas import ProjectSort
+
     loner = TenantScope(tenant_id=None, owner_sub=f"loner-{uuid.uuid4().hex[:8]}")
     for for_scope in (scope, loner):
-        await add_projects(session, for_scope, "one", "two")
-        params: list[Any] = []
-        conditions = for_scope.sql("projects", params)
-        # Test-made text from the scope's own fragments; values stay bound parameters.
-        where = " AND ".join(c.replace("$1", ":p1") for c in conditions)
-        by_text = await session.scalar(
-            text(f"SELECT count(*) FROM projects WHERE {where}"),  # noqa: S608
-            {"p1": params[0]},
-        )
-        by_criteria = await session.scalar(
-            select(func.count()).select_from(Project).where(*for_scope.criteria(Project))
-        )
-        assert by_text == by_criteria == 2
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            first, _ = await add_projects(session, for_scope, "one", "two")
+            repository = ProjectRepository(session=session, scope=for_scope)
+            await repository.delete(first)
+            await session.commit()
+            items, total = await repository.page(
+                limit=10, offset=0, name_contains=None, sort=ProjectSort.NEWEST
+            )
+            assert total == await repository.count() == 1
+            assert [item.name for item in items] == ["two"]
 
 
 def test_utc_timestamps_are_aware() -> None:

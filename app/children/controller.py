@@ -2,39 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody
+from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from app.auth import Caller
-from app.children.deps import ChildAccess, child_from_path, child_service, provide_owned_child
+from app.children.deps import ChildServiceDependency, child_dependencies, child_reads
 from app.children.schemas import Child, ChildUpsert
 from app.clock import utc_today
 
 __all__ = ["ChildrenController"]
 
+ChildIdPath = Annotated[str, PathParameter(description="The id of one of your children")]
+
 
 class ChildrenController(Controller):
     path = "/v1/children"
     tags = ["children"]
-    dependencies = {
-        "child": Provide(child_from_path, sync_to_thread=False),
-        "owned_child": Provide(provide_owned_child),
-    }
+    dependencies = child_dependencies
 
-    @get("/", summary="Your children")
-    async def list_children(self, caller: Caller, request: Request[Any, Any, Any]) -> list[Child]:
+    @get("/", summary="Your children", dependencies=child_reads)
+    async def list_children(self, child_service: ChildServiceDependency) -> list[Child]:
         """Every child of the signed-in parent, oldest entry first."""
-        return await child_service(request.app).list(caller.sub)
+        return await child_service.list_children()
 
     @post(
         "/",
-        raises=[NotFoundException],
         summary="Create a child, or replace one of yours",
         status_code=HTTP_201_CREATED,
         responses={
@@ -44,24 +40,33 @@ class ChildrenController(Controller):
         },
     )
     async def upsert_child(
-        self, data: JSONBody[ChildUpsert], caller: Caller, request: Request[Any, Any, Any]
+        self,
+        data: JSONBody[ChildUpsert],
+        child_service: ChildServiceDependency,
+        request: Request[Any, Any, Any],
     ) -> Response[Child]:
-        """Without `id`, or with an unused one: create (201). With the id of one of your
-        children: replace every field (200); omitted `interests` become `[]` and an
-        omitted `avatar` becomes `null`. With someone else's child's id: 404, nothing
-        changed."""
-        app = request.app
-        child, created = await child_service(app).upsert(data, caller.sub, utc_today(app.state))
+        """Without `id`, or with an id none of your children has: create (201). With the
+        id of one of your children: replace every field (200); omitted `interests` become
+        `[]` and an omitted `avatar` becomes `null`. Ids are per parent: another parent's
+        child with the same id is a different child, untouched."""
+        child, created = await child_service.upsert_child(data, utc_today(request.app.state))
         return Response(child, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/{child_id:str}", summary="One of your children", raises=[NotFoundException])
-    async def get_child(self, owned_child: NamedDependency[Child]) -> Child:
-        """404 when the child does not exist or is not yours."""
-        return owned_child
+    @get(
+        "/{child_id:str}",
+        summary="One of your children",
+        raises=[NotFoundException],
+        dependencies=child_reads,
+    )
+    async def get_child(
+        self, child_id: ChildIdPath, child_service: ChildServiceDependency
+    ) -> Child:
+        """404 when you have no child with this id."""
+        return await child_service.get_child(child_id)
 
     @delete("/{child_id:str}", summary="Delete one of your children", raises=[NotFoundException])
     async def delete_child(
-        self, child: NamedDependency[ChildAccess], request: Request[Any, Any, Any]
+        self, child_id: ChildIdPath, child_service: ChildServiceDependency
     ) -> None:
-        """204 when deleted; 404 when the child does not exist or is not yours."""
-        await child_service(request.app).delete(child.child_id, child.owner_sub)
+        """204 when deleted; 404 when you have no child with this id."""
+        await child_service.delete_child(child_id)

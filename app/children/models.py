@@ -1,4 +1,8 @@
-"""The `children` table (created by migration 0001; this mapping documents it for Alembic)."""
+"""The `children` table (migrations 0001 and 0005; this mapping documents it for Alembic).
+
+Child ids are per parent: the primary key is (owner_sub, id), so two parents may both
+have a `mia-2018` and neither can tell whether the other exists.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from sqlalchemy import CheckConstraint, Date, DateTime, Index, String, Text, fun
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.db.scope import OwnedMixin
+
 __all__ = ["ChildModel"]
 
 # Kept in step with the API's id rule (app/children/schemas.py) so the table can never
@@ -16,7 +22,7 @@ __all__ = ["ChildModel"]
 ID_CHECK = r"id ~ '^[A-Za-z0-9_-]{1,64}$'"
 
 
-class ChildModel(DefaultBase):
+class ChildModel(OwnedMixin, DefaultBase):
     __tablename__ = "children"
     __table_args__ = (
         CheckConstraint(ID_CHECK, name="id_format"),
@@ -26,10 +32,12 @@ class ChildModel(DefaultBase):
         Index("ix_children_owner_sub_created_at", "owner_sub", "created_at", "id"),
     )
 
-    # A client-chosen or generated id: clients may create a child offline and sync later.
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # The parent: the `sub` claim of the token that created the child.
-    owner_sub: Mapped[str] = mapped_column(Text, nullable=False)
+    # The parent: the `sub` claim of the token that created the child (OwnedMixin's
+    # column, made the first part of the key).
+    owner_sub: Mapped[str] = mapped_column(Text, primary_key=True, sort_order=-2)
+    # A client-chosen or generated id, unique per parent: clients may create a child
+    # offline and sync later.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=-1)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     birthday: Mapped[dt.date] = mapped_column(Date, nullable=False)
     interests: Mapped[list[str]] = mapped_column(

@@ -1,65 +1,44 @@
-"""SQL for children: each operation is one statement on the asyncpg driver connection.
+"""Statements for children, all on `ChildRepository` (Advanced-Alchemy, owner-scoped).
 
-Statements are assembled from the constants below only (hence the `noqa: S608`); values
-always travel as `$n` parameters. Ownership is part of every statement (`owner_sub` is the
-caller's `sub`), never a separate read: a child that belongs to someone else behaves
-exactly like one that does not exist.
+The repository is built with the caller's `OwnerScope`: ownership is the scope's one
+criterion (`children.owner_sub = <caller>`), added by app/db to every statement, the
+fast reads included. A child of someone else behaves exactly like one that does not
+exist, and since ids are per parent it may share an id with one of yours.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert
 
+from app.children.models import ChildModel
 from app.children.schemas import Child
-from app.db.driver import driver_connection
+from app.db.fast import FastSelect
+from app.db.repository import DomainRepository
+from app.db.scope import OwnerScope, ScopeError
 
-__all__ = ["OWNED_CHILD_CTE", "ChildFields", "ChildRepository"]
+__all__ = ["CHILD_COLUMNS", "ChildFields", "ChildRepository"]
 
-_COLUMNS = "c.id, c.name, c.birthday, c.interests, c.avatar, c.created_at, c.updated_at"
+# What a `Child` response holds (matched to its fields by name).
+CHILD_COLUMNS = (
+    ChildModel.id,
+    ChildModel.name,
+    ChildModel.birthday,
+    ChildModel.interests,
+    ChildModel.avatar,
+    ChildModel.created_at,
+    ChildModel.updated_at,
+)
 
-# The ownership rule, written once: $1 is the child id, $2 the caller's sub.
-_OWNED_BY_CALLER = "c.id = $1 AND c.owner_sub = $2"
-
-# For statements that combine the ownership check with other work (the content queries):
-# a CTE `child(id, age, interest_keys)` that holds the caller's child or no row at all.
-# $3 is today's UTC date; `interest_keys` are the interests lower-cased, for matching tags.
-# MATERIALIZED: work out age and keys once, not again for every catalog row compared.
-OWNED_CHILD_CTE = f"""child AS MATERIALIZED (
-    SELECT c.id,
-           extract(year FROM age($3::date::timestamp, c.birthday::timestamp))::int AS age,
-           ARRAY(SELECT lower(interest) FROM unnest(c.interests) AS interest) AS interest_keys
-    FROM children AS c
-    WHERE {_OWNED_BY_CALLER}
-)"""  # noqa: S608
-
-_LIST = f"""
-SELECT {_COLUMNS} FROM children AS c WHERE c.owner_sub = $1 ORDER BY c.created_at, c.id
-"""  # noqa: S608
-
-_GET = f"SELECT {_COLUMNS} FROM children AS c WHERE {_OWNED_BY_CALLER}"  # noqa: S608
-
-# One statement, so concurrent requests with the same new id cannot race: one inserts,
-# the others wait for its row lock and then update it. When the id exists but belongs to
-# someone else the WHERE clause skips the update and no row comes back. `xmax = 0` only
-# holds for a row version this statement inserted, which tells 201 from 200.
-_UPSERT = f"""
-INSERT INTO children AS c (id, owner_sub, name, birthday, interests, avatar)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (id) DO UPDATE
-    SET name = excluded.name,
-        birthday = excluded.birthday,
-        interests = excluded.interests,
-        avatar = excluded.avatar,
-        updated_at = now()
-    WHERE c.owner_sub = excluded.owner_sub
-RETURNING {_COLUMNS}, (c.xmax = 0) AS created
-"""  # noqa: S608
-
-_DELETE = f"DELETE FROM children AS c WHERE {_OWNED_BY_CALLER}"  # noqa: S608
+_LIST = FastSelect(
+    lambda: select(*CHILD_COLUMNS).order_by(ChildModel.created_at, ChildModel.id), Child
+)
+_GET = FastSelect(
+    lambda: select(*CHILD_COLUMNS).where(ChildModel.id == bindparam("child_id")), Child
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,49 +51,46 @@ class ChildFields:
     avatar: str | None
 
 
-def _child(row: Any) -> Child:
-    return Child(
-        id=row[0],
-        name=row[1],
-        birthday=row[2],
-        interests=row[3],
-        avatar=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-    )
+class ChildRepository(DomainRepository[ChildModel]):
+    model_type = ChildModel
 
+    def _owner(self) -> str:
+        if not isinstance(self.scope, OwnerScope):
+            raise ScopeError("children are written for one parent")
+        return self.scope.owner_sub
 
-class ChildRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    async def list_for_owner(self) -> list[Child]:
+        return (await self.fast(_LIST)).structs()
 
-    async def list_for_owner(self, owner_sub: str) -> list[Child]:
-        async with driver_connection(self._engine) as connection:
-            rows = await connection.fetch(_LIST, owner_sub)
-        return [_child(row) for row in rows]
+    async def get_owned(self, child_id: str) -> Child | None:
+        found = (await self.fast(_GET, child_id=child_id)).structs()
+        return found[0] if found else None
 
-    async def get_owned(self, child_id: str, owner_sub: str) -> Child | None:
-        async with driver_connection(self._engine) as connection:
-            row = await connection.fetchrow(_GET, child_id, owner_sub)
-        return None if row is None else _child(row)
+    async def upsert_owned(self, child_id: str, fields: ChildFields) -> tuple[Child, bool]:
+        """The saved child and whether it was created, in one statement: concurrent
+        requests with the same new id cannot race (one inserts, the others wait for its
+        row lock, then update it). Another parent's child with that id is another row."""
+        values = {
+            "name": fields.name,
+            "birthday": fields.birthday,
+            "interests": fields.interests,
+            "avatar": fields.avatar,
+        }
+        insert_child = insert(ChildModel).values(owner_sub=self._owner(), id=child_id, **values)
+        statement = insert_child.on_conflict_do_update(
+            index_elements=[ChildModel.owner_sub, ChildModel.id],
+            set_={**values, "updated_at": func.now()},
+        ).returning(
+            *CHILD_COLUMNS,
+            # Both stamps come from the inserting transaction's now(); an update sets
+            # updated_at from a later one.
+            (ChildModel.created_at == ChildModel.updated_at).label("created"),
+        )
+        row = (await self.session.execute(statement)).one()
+        mapping = row._mapping  # SQLAlchemy's public name-keyed view of a row
+        child = Child(**{name: mapping[name] for name in Child.__struct_fields__})
+        return child, bool(row.created)
 
-    async def upsert_owned(
-        self, child_id: str, owner_sub: str, fields: ChildFields
-    ) -> tuple[Child, bool] | None:
-        """The saved child and whether it was created; None when the id is someone else's."""
-        async with driver_connection(self._engine) as connection:
-            row = await connection.fetchrow(
-                _UPSERT,
-                child_id,
-                owner_sub,
-                fields.name,
-                fields.birthday,
-                fields.interests,
-                fields.avatar,
-            )
-        return None if row is None else (_child(row), bool(row[7]))
-
-    async def delete_owned(self, child_id: str, owner_sub: str) -> bool:
-        async with driver_connection(self._engine) as connection:
-            status: str = await connection.execute(_DELETE, child_id, owner_sub)
-        return status != "DELETE 0"
+    async def delete_owned(self, child_id: str) -> bool:
+        deleted = await self.delete_where(ChildModel.id == child_id, sanity_check=False)
+        return bool(deleted)

@@ -87,8 +87,9 @@ class ChildUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         self.avatar = avatar(self.avatar)
 
 
-class Child(msgspec.Struct, kw_only=True):
-    """A child of the signed-in parent."""
+class Child(msgspec.Struct):
+    """A child of the signed-in parent. Positional (not kw_only): the fast path builds
+    it from each row's columns in field order, which is cheaper than by keyword."""
 
     id: str
     name: str

@@ -8,18 +8,24 @@ from typing import Any
 
 import uuid_utils
 from litestar.exceptions import NotFoundException, ValidationException
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.children.models import ChildModel
 from app.children.repository import ChildFields, ChildRepository
 from app.children.schemas import (
+    CHILD_ID_PATTERN,
     INTEREST_MAX_LENGTH,
     NAME_MAX_LENGTH,
     Child,
     ChildUpsert,
 )
+from app.db.repository import DomainService
+from app.db.scope import OwnerScope
 
-__all__ = ["ChildService", "validate_fields"]
+__all__ = ["ChildService", "valid_child_id", "validate_fields"]
 
 _NOT_FOUND = "Child not found"
+_CHILD_ID = re.compile(CHILD_ID_PATTERN)
 # Control characters have no place in a name or an interest (and PostgreSQL cannot store
 # NUL at all, so letting one through would turn bad input into a server error).
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
@@ -61,32 +67,44 @@ def validate_fields(data: ChildUpsert, today: dt.date) -> ChildFields:
     return ChildFields(name=name, birthday=data.birthday, interests=interests, avatar=data.avatar)
 
 
-class ChildService:
-    def __init__(self, repository: ChildRepository) -> None:
-        self._repository = repository
+def valid_child_id(child_id: str) -> bool:
+    """Whether `child_id` could name a child at all (the API's id rule)."""
+    return _CHILD_ID.match(child_id) is not None
 
-    async def list(self, owner_sub: str) -> list[Child]:
-        return await self._repository.list_for_owner(owner_sub)
 
-    async def get(self, child_id: str, owner_sub: str) -> Child:
-        child = await self._repository.get_owned(child_id, owner_sub)
+class ChildService(DomainService[ChildModel, ChildRepository]):
+    """A parent's children: Advanced-Alchemy's service, scoped to that parent.
+
+    Build it with `ChildService.for_parent(session, sub)`, in a request (through
+    `provide_service`) as in a job.
+    """
+
+    repository_type = ChildRepository
+
+    @classmethod
+    def for_parent(cls, session: AsyncSession, owner_sub: str) -> ChildService:
+        return cls(session=session, scope=OwnerScope(owner_sub))
+
+    async def list_children(self) -> list[Child]:
+        return await self.repository.list_for_owner()
+
+    async def get_child(self, child_id: str) -> Child:
+        # An id the API would never accept names no child: answer like any unknown child.
+        child = await self.repository.get_owned(child_id) if valid_child_id(child_id) else None
         if child is None:
             raise NotFoundException(_NOT_FOUND)
         return child
 
-    async def upsert(self, data: ChildUpsert, owner_sub: str, today: dt.date) -> tuple[Child, bool]:
-        """Create (True) or replace (False) a child of `owner_sub`; 404 if the id is taken.
+    async def upsert_child(self, data: ChildUpsert, today: dt.date) -> tuple[Child, bool]:
+        """Create (True) or replace (False) one of the parent's children.
 
         Validation runs before any SQL, so a 400 never writes anything.
         """
         fields = validate_fields(data, today)
         # Time-ordered ids keep new rows at the end of the primary-key index.
         child_id = data.id or str(uuid_utils.uuid7())
-        saved = await self._repository.upsert_owned(child_id, owner_sub, fields)
-        if saved is None:
-            raise NotFoundException(_NOT_FOUND)
-        return saved
+        return await self.repository.upsert_owned(child_id, fields)
 
-    async def delete(self, child_id: str, owner_sub: str) -> None:
-        if not await self._repository.delete_owned(child_id, owner_sub):
+    async def delete_child(self, child_id: str) -> None:
+        if not valid_child_id(child_id) or not await self.repository.delete_owned(child_id):
             raise NotFoundException(_NOT_FOUND)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Litestar, Request, get
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.children.deps import ChildAccess, child_from_query
+from app.auth import Principal
 from app.clock import utc_today
-from app.content.repository import ContentRepository
 from app.content.schemas import (
     Affirmation,
     Chore,
@@ -25,21 +25,25 @@ from app.content.schemas import (
     Subject,
 )
 from app.content.service import ContentService
-from app.db.driver import app_engine
+from app.db.services import provide_service
 
 __all__ = ["ContentController"]
 
 
-def content_service(app: Litestar) -> ContentService:
-    """A ContentService on the app's engine, built per request (see app/db/driver.py)."""
-    return ContentService(ContentRepository(app_engine(app)))
+def _content_service(session: AsyncSession, caller: Any) -> ContentService:
+    principal: Principal = caller
+    return ContentService(session, owner_sub=principal.sub)
 
 
 # 400: missing `childId` or a bad filter value; 404: not one of your children.
 RAISES = [ValidationException, NotFoundException]
 
-Child = NamedDependency[ChildAccess]
+Content = NamedDependency[ContentService]
 AnyRequest = Request[Any, Any, Any]
+# The Python name is the public one, so a 400 names the parameter the client sent.
+ChildId = Annotated[
+    str, QueryParameter(min_length=1, description="The child the content is for (one of yours)")
+]
 
 
 class ContentController(Controller):
@@ -48,22 +52,27 @@ class ContentController(Controller):
 
     path = "/v1"
     tags = ["content"]
-    # The only injected value besides the caller; the service and today's date come
-    # from the app, which keeps dependency resolution a simple chain.
-    dependencies = {"child": Provide(child_from_query, sync_to_thread=False)}
+    # The only injected value besides the caller (a chain: caller -> service); every
+    # endpoint here only reads, through the fast path.
+    dependencies = {"content": provide_service(_content_service, read_only=True)}
 
     @get("/affirmations", summary="Affirmations for a child", raises=RAISES)
-    async def list_affirmations(self, child: Child, request: AnyRequest) -> list[Affirmation]:
-        return await content_service(request.app).affirmations(child, utc_today(request.app.state))
+    async def list_affirmations(
+        self, childId: ChildId, content: Content, request: AnyRequest
+    ) -> list[Affirmation]:
+        return await content.affirmations(childId, utc_today(request.app.state))
 
     @get("/subjects", summary="Flashcard subjects for a child", raises=RAISES)
-    async def list_subjects(self, child: Child, request: AnyRequest) -> list[Subject]:
-        return await content_service(request.app).subjects(child, utc_today(request.app.state))
+    async def list_subjects(
+        self, childId: ChildId, content: Content, request: AnyRequest
+    ) -> list[Subject]:
+        return await content.subjects(childId, utc_today(request.app.state))
 
     @get("/flashcards", summary="Flashcards for a child", raises=RAISES)
     async def list_flashcards(
         self,
-        child: Child,
+        childId: ChildId,
+        content: Content,
         request: AnyRequest,
         subjectId: Annotated[
             str | None, QueryParameter(description="Only this subject's cards; unknown id: 404")
@@ -73,26 +82,29 @@ class ContentController(Controller):
         ] = None,
     ) -> list[Flashcard]:
         """Cards are grouped by subject, then easy, medium, hard, after interest matches."""
-        return await content_service(request.app).flashcards(
-            child, utc_today(request.app.state), subjectId, difficulty
+        return await content.flashcards(
+            childId, utc_today(request.app.state), subjectId, difficulty
         )
 
     @get("/chores/daily", summary="Today's chores for a child", raises=RAISES)
-    async def list_daily_chores(self, child: Child, request: AnyRequest) -> list[Chore]:
+    async def list_daily_chores(
+        self, childId: ChildId, content: Content, request: AnyRequest
+    ) -> list[Chore]:
         """Five chores, up to three from the child's interests: the same all (UTC) day,
         a new set the next day."""
-        return await content_service(request.app).daily_chores(child, utc_today(request.app.state))
+        return await content.daily_chores(childId, utc_today(request.app.state))
 
     @get("/outdoor/activities", summary="Outdoor activities for a child", raises=RAISES)
     async def list_outdoor_activities(
         self,
-        child: Child,
+        childId: ChildId,
+        content: Content,
         request: AnyRequest,
         isDaily: Annotated[
             bool,
             QueryParameter(description="true: today's three picks (the same all UTC day)"),
         ] = False,
     ) -> list[OutdoorActivity]:
-        return await content_service(request.app).outdoor_activities(
-            child, utc_today(request.app.state), daily=isDaily
+        return await content.outdoor_activities(
+            childId, utc_today(request.app.state), daily=isDaily
         )

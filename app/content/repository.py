@@ -1,30 +1,56 @@
-"""SQL for the child-aware content: one statement per request, ownership check included.
+"""Statements for the child-aware content: one per request, ownership check included.
 
-Every statement starts from the `child` CTE (the caller's child, or no row) and LEFT
-JOINs the content to it, so the single round trip tells three cases apart:
+Every statement starts from the `child` CTE, the caller's child or no row: it selects
+from `ChildModel`, so app/db adds the owner scope to it like to any other read of the
+table. The content is LEFT JOINed to it, so the single round trip tells three cases
+apart:
 
 - no row at all: the child does not exist or is not the caller's (404);
 - one row of NULLs: the child exists but no item suits it (an empty list);
 - otherwise: the items, already filtered by age and ranked.
 
-Ranking, in SQL: items whose tags overlap the child's interests (lower-cased) first,
-then a stable order (by id, or the daily shuffle). Statements are assembled from the
-constants in this module only (hence `noqa: S608`); values always travel as `$n`
-parameters: $1 child id, $2 caller's sub, $3 today's UTC date, then per statement.
+Ranking: items whose tags overlap the child's interests (lower-cased) first, then a
+stable order (by id, or the daily shuffle). The statements are SQLAlchemy expressions
+over the catalog models, compiled once (app/db/fast.py); values travel as parameters:
+`child_id`, `today`, then per statement.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import msgspec
+from sqlalchemy import (
+    CTE,
+    TIMESTAMP,
+    Date,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.children.deps import ChildAccess
-from app.children.repository import OWNED_CHILD_CTE
+from app.children.models import ChildModel
+from app.content.models import (
+    AffirmationModel,
+    ChoreModel,
+    FlashcardModel,
+    OutdoorActivityModel,
+    SubjectModel,
+)
 from app.content.schemas import (
     Affirmation,
     Chore,
@@ -33,11 +59,13 @@ from app.content.schemas import (
     OutdoorActivity,
     Subject,
 )
-from app.db.driver import driver_connection
+from app.db.fast import FastRows, FastSelect
+from app.db.repository import QueryRepository
+from app.db.scope import OwnerScope
 
 __all__ = ["ContentRepository", "DailyPick", "Missing"]
 
-T = TypeVar("T")
+StructT = TypeVar("StructT", bound=msgspec.Struct)
 
 
 class Missing(enum.Enum):
@@ -47,92 +75,148 @@ class Missing(enum.Enum):
     SUBJECT = "subject"
 
 
-_MATCHED = "t.tags && child.interest_keys"
+def _today() -> Any:
+    return bindparam("today", type_=Date)
 
 
-def _select(columns: tuple[str, ...], source: str) -> str:
-    return ", ".join(f"{source}.{column}" for column in columns)
+def _owned_child() -> CTE:
+    """`child(id, age, interest_keys)`: the caller's child with this id, or no row.
+
+    MATERIALIZED: age and keys are worked out once, not again for every catalog row.
+    """
+    interest = func.unnest(ChildModel.interests).column_valued("interest")
+    interest_keys = select(func.lower(interest)).scalar_subquery()
+    age = cast(
+        extract(
+            "year",
+            func.age(cast(_today(), TIMESTAMP), cast(ChildModel.birthday, TIMESTAMP)),
+        ),
+        Integer,
+    )
+    return (
+        select(
+            ChildModel.id,
+            age.label("age"),
+            type_coerce(func.array(interest_keys), ARRAY(Text)).label("interest_keys"),
+        )
+        .where(ChildModel.id == bindparam("child_id", type_=Text))
+        .cte("child")
+        .prefix_with("MATERIALIZED")
+    )
 
 
-def _ranked_list(table: str, columns: tuple[str, ...]) -> str:
+def _item_columns(model: Any, row_type: type[msgspec.Struct]) -> list[Any]:
+    return [getattr(model, name) for name in row_type.__struct_fields__]
+
+
+def _ranked_list(model: Any, row_type: type[msgspec.Struct]) -> Select[Any]:
     """Every item suited to the child's age: interest matches first, then by id."""
-    return f"""
-WITH {OWNED_CHILD_CTE}
-SELECT {_select(columns, "item")}
-FROM child LEFT JOIN LATERAL (
-    SELECT {_select(columns, "t")}, {_MATCHED} AS matched
-    FROM {table} AS t
-    WHERE child.age BETWEEN t.min_age AND t.max_age
-) AS item ON true
-ORDER BY item.matched DESC, item.id
-"""  # noqa: S608
+    child = _owned_child()
+    item = (
+        select(
+            *_item_columns(model, row_type),
+            model.tags.overlap(child.c.interest_keys).label("matched"),
+        )
+        .where(child.c.age.between(model.min_age, model.max_age))
+        .lateral("item")
+    )
+    return (
+        select(*(item.c[name] for name in row_type.__struct_fields__))
+        .select_from(child.outerjoin(item, true()))
+        .order_by(item.c.matched.desc(), item.c.id)
+    )
 
 
-def _daily_pick(table: str, columns: tuple[str, ...]) -> str:
-    """Today's items for the child: $4 items, up to $5 of them matching its interests.
+def _daily_pick(model: Any, row_type: type[msgspec.Struct]) -> Select[Any]:
+    """Today's items for the child: `size` items, up to `from_interests` matching.
 
     The order comes from md5(child id, date, item id): fixed for a child all day, a new
     shuffle the next day, different between children, and nothing is stored. Matching
-    items fill at most $5 places, chosen by the same shuffle, so a child with only a few
-    matches still sees the rest of the catalog rotate; the others are drawn from
-    everything left.
+    items fill at most `from_interests` places, chosen by the same shuffle, so a child
+    with only a few matches still sees the rest of the catalog rotate.
     """
-    return f"""
-WITH {OWNED_CHILD_CTE},
-candidates AS (
-    SELECT {_select(columns, "t")}, {_MATCHED} AS matched,
-           md5(child.id || '/' || $3::date::text || '/' || t.id) AS shuffle
-    FROM child JOIN {table} AS t ON child.age BETWEEN t.min_age AND t.max_age
-),
-ranked AS (
-    SELECT candidates.*,
-           row_number() OVER (PARTITION BY matched ORDER BY shuffle) AS place_in_group
-    FROM candidates
-),
-picked AS (
-    SELECT * FROM ranked
-    ORDER BY (matched AND place_in_group <= $5) DESC, shuffle
-    LIMIT $4
+    child = _owned_child()
+    matched = model.tags.overlap(child.c.interest_keys)
+    shuffle = func.md5(child.c.id + "/" + cast(_today(), Text) + "/" + model.id)
+    candidates = (
+        select(
+            *_item_columns(model, row_type),
+            matched.label("matched"),
+            shuffle.label("shuffle"),
+        )
+        .select_from(child.join(model, child.c.age.between(model.min_age, model.max_age)))
+        .cte("candidates")
+    )
+    ranked = select(
+        candidates,
+        func.row_number()
+        .over(partition_by=candidates.c.matched, order_by=candidates.c.shuffle)
+        .label("place_in_group"),
+    ).cte("ranked")
+    in_interest_quota = ranked.c.matched & (
+        ranked.c.place_in_group <= bindparam("from_interests", type_=Integer)
+    )
+    picked = (
+        select(ranked)
+        .order_by(in_interest_quota.desc(), ranked.c.shuffle)
+        .limit(bindparam("size", type_=Integer))
+        .cte("picked")
+    )
+    return (
+        select(*(picked.c[name] for name in row_type.__struct_fields__))
+        .select_from(child.outerjoin(picked, true()))
+        .order_by(picked.c.matched.desc(), picked.c.shuffle)
+    )
+
+
+def _flashcards() -> Select[Any]:
+    """Cards for the child; `subject_id` and `difficulty` narrow them when not NULL.
+
+    `subject_known` is false only when a subject id was given that names no subject at
+    all: 404, not an empty list.
+    """
+    child = _owned_child()
+    subject_id = bindparam("subject_id", type_=Text)
+    difficulty = bindparam("difficulty", type_=Text)
+    known = select(
+        (subject_id.is_(None) | exists().where(SubjectModel.id == subject_id)).label(
+            "subject_known"
+        )
+    ).cte("known")
+    card = FlashcardModel
+    item = (
+        select(
+            *_item_columns(card, Flashcard),
+            card.tags.overlap(child.c.interest_keys).label("matched"),
+            case({"easy": 1, "medium": 2, "hard": 3}, value=card.difficulty).label(
+                "difficulty_rank"
+            ),
+        )
+        .where(
+            known.c.subject_known,
+            child.c.age.between(card.min_age, card.max_age),
+            subject_id.is_(None) | (card.subject_id == subject_id),
+            difficulty.is_(None) | (card.difficulty == difficulty),
+        )
+        .lateral("item")
+    )
+    return (
+        select(*(item.c[name] for name in Flashcard.__struct_fields__), known.c.subject_known)
+        .select_from(child.join(known, true()).outerjoin(item, true()))
+        .order_by(item.c.matched.desc(), item.c.subject_id, item.c.difficulty_rank, item.c.id)
+    )
+
+
+_AFFIRMATIONS = FastSelect(lambda: _ranked_list(AffirmationModel, Affirmation), Affirmation)
+_SUBJECTS = FastSelect(lambda: _ranked_list(SubjectModel, Subject), Subject)
+_OUTDOOR_ACTIVITIES = FastSelect(
+    lambda: _ranked_list(OutdoorActivityModel, OutdoorActivity), OutdoorActivity
 )
-SELECT {_select(columns, "picked")}
-FROM child LEFT JOIN picked ON true
-ORDER BY picked.matched DESC, picked.shuffle
-"""  # noqa: S608
-
-
-_COMMON = ("min_age", "max_age", "tags")
-_AFFIRMATION_COLUMNS = ("id", "text", *_COMMON)
-_SUBJECT_COLUMNS = ("id", "name", *_COMMON)
-_FLASHCARD_COLUMNS = ("id", "subject_id", "difficulty", "front", "back", *_COMMON)
-_ACTIVITY_COLUMNS = ("id", "title", "description", *_COMMON)
-
-_AFFIRMATIONS = _ranked_list("affirmations", _AFFIRMATION_COLUMNS)
-_SUBJECTS = _ranked_list("subjects", _SUBJECT_COLUMNS)
-_OUTDOOR_ACTIVITIES = _ranked_list("outdoor_activities", _ACTIVITY_COLUMNS)
-_DAILY_CHORES = _daily_pick("chores", _ACTIVITY_COLUMNS)
-_DAILY_OUTDOOR_ACTIVITIES = _daily_pick("outdoor_activities", _ACTIVITY_COLUMNS)
-
-# $4 subject id or NULL, $5 difficulty or NULL. `subject_known` (last column) is false
-# only when a subject id was given that names no subject at all: 404, not an empty list.
-_FLASHCARDS = f"""
-WITH {OWNED_CHILD_CTE},
-known AS (
-    SELECT $4::text IS NULL OR EXISTS (SELECT 1 FROM subjects WHERE id = $4::text)
-           AS subject_known
+_DAILY_CHORES = FastSelect(lambda: _daily_pick(ChoreModel, Chore), Chore)
+_DAILY_OUTDOOR_ACTIVITIES = FastSelect(
+    lambda: _daily_pick(OutdoorActivityModel, OutdoorActivity), OutdoorActivity
 )
-SELECT {_select(_FLASHCARD_COLUMNS, "item")}, known.subject_known
-FROM child CROSS JOIN known LEFT JOIN LATERAL (
-    SELECT {_select(_FLASHCARD_COLUMNS, "t")}, {_MATCHED} AS matched,
-           array_position(ARRAY['easy', 'medium', 'hard'], t.difficulty::text)
-           AS difficulty_rank
-    FROM flashcards AS t
-    WHERE known.subject_known
-      AND child.age BETWEEN t.min_age AND t.max_age
-      AND ($4::text IS NULL OR t.subject_id = $4::text)
-      AND ($5::text IS NULL OR t.difficulty = $5::text)
-) AS item ON true
-ORDER BY item.matched DESC, item.subject_id, item.difficulty_rank, item.id
-"""  # noqa: S608
+_FLASHCARDS = FastSelect(_flashcards, Flashcard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,66 +227,71 @@ class DailyPick:
     from_interests: int
 
 
-class ContentRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+def _items(rows: FastRows[StructT]) -> list[StructT] | Missing:
+    if not rows:
+        return Missing.CHILD
+    # A lone row of NULLs: the child exists, nothing suits it.
+    return rows.structs(unless_null="id")
 
-    async def _fetch(self, sql: str, child: ChildAccess, today: dt.date, *args: Any) -> Any:
-        async with driver_connection(self._engine) as connection:
-            return await connection.fetch(sql, child.child_id, child.owner_sub, today, *args)
 
-    async def _items(
-        self,
-        build: Callable[..., T],
-        sql: str,
-        child: ChildAccess,
-        today: dt.date,
-        *args: Any,
-    ) -> list[T] | Missing:
-        rows = await self._fetch(sql, child, today, *args)
-        if not rows:
-            return Missing.CHILD
-        # A lone row of NULLs: the child exists, nothing suits it.
-        return [build(*row) for row in rows if row[0] is not None]
+class ContentRepository(QueryRepository):
+    """The catalog as one parent's child sees it (scoped to that parent's children)."""
 
-    async def affirmations(self, child: ChildAccess, today: dt.date) -> list[Affirmation] | Missing:
-        return await self._items(Affirmation, _AFFIRMATIONS, child, today)
+    @classmethod
+    def for_parent(cls, session: AsyncSession, owner_sub: str) -> ContentRepository:
+        return cls(session=session, scopes={ChildModel: OwnerScope(owner_sub)})
 
-    async def subjects(self, child: ChildAccess, today: dt.date) -> list[Subject] | Missing:
-        return await self._items(Subject, _SUBJECTS, child, today)
+    async def affirmations(self, child_id: str, today: dt.date) -> list[Affirmation] | Missing:
+        return _items(await self.fast(_AFFIRMATIONS, child_id=child_id, today=today))
+
+    async def subjects(self, child_id: str, today: dt.date) -> list[Subject] | Missing:
+        return _items(await self.fast(_SUBJECTS, child_id=child_id, today=today))
 
     async def outdoor_activities(
-        self, child: ChildAccess, today: dt.date
+        self, child_id: str, today: dt.date
     ) -> list[OutdoorActivity] | Missing:
-        return await self._items(OutdoorActivity, _OUTDOOR_ACTIVITIES, child, today)
+        return _items(await self.fast(_OUTDOOR_ACTIVITIES, child_id=child_id, today=today))
 
     async def daily_outdoor_activities(
-        self, child: ChildAccess, today: dt.date, pick: DailyPick
+        self, child_id: str, today: dt.date, pick: DailyPick
     ) -> list[OutdoorActivity] | Missing:
-        return await self._items(
-            OutdoorActivity,
+        rows = await self.fast(
             _DAILY_OUTDOOR_ACTIVITIES,
-            child,
-            today,
-            pick.size,
-            pick.from_interests,
+            child_id=child_id,
+            today=today,
+            size=pick.size,
+            from_interests=pick.from_interests,
         )
+        return _items(rows)
 
     async def daily_chores(
-        self, child: ChildAccess, today: dt.date, pick: DailyPick
+        self, child_id: str, today: dt.date, pick: DailyPick
     ) -> list[Chore] | Missing:
-        return await self._items(Chore, _DAILY_CHORES, child, today, pick.size, pick.from_interests)
+        rows = await self.fast(
+            _DAILY_CHORES,
+            child_id=child_id,
+            today=today,
+            size=pick.size,
+            from_interests=pick.from_interests,
+        )
+        return _items(rows)
 
     async def flashcards(
         self,
-        child: ChildAccess,
+        child_id: str,
         today: dt.date,
         subject_id: str | None,
         difficulty: Difficulty | None,
     ) -> list[Flashcard] | Missing:
-        rows = await self._fetch(_FLASHCARDS, child, today, subject_id, difficulty)
+        rows = await self.fast(
+            _FLASHCARDS,
+            child_id=child_id,
+            today=today,
+            subject_id=subject_id,
+            difficulty=difficulty,
+        )
         if not rows:
             return Missing.CHILD
-        if not rows[0][-1]:
+        if not rows.value(rows.records[0], "subject_known"):
             return Missing.SUBJECT
-        return [Flashcard(*row[:-1]) for row in rows if row[0] is not None]
+        return rows.structs(unless_null="id")

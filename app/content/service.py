@@ -7,12 +7,13 @@ layer decides how much a daily endpoint shows and turns missing things into 404s
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TypeVar
 
+from advanced_alchemy.service import SQLAlchemyAsyncQueryService
 from litestar.exceptions import NotFoundException
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.children.deps import ChildAccess
+from app.children.service import valid_child_id
 from app.content.repository import ContentRepository, DailyPick, Missing
 from app.content.schemas import (
     Affirmation,
@@ -34,11 +35,13 @@ DAILY_CHORES = DailyPick(size=5, from_interests=3)
 DAILY_OUTDOOR_ACTIVITIES = DailyPick(size=3, from_interests=2)
 
 # Wider than the catalog's own rule (short lowercase words), narrow enough that nothing
-# PostgreSQL cannot store (such as NUL) ever reaches a query.
-_SUBJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# PostgreSQL cannot store (such as NUL) ever reaches a query: the same rule as child ids.
+_SUBJECT_ID = valid_child_id
 # Looked up instead of an id that cannot name a subject: it names none either, and the
 # statement still checks the child first, so a foreign child stays a "Child not found".
 _NO_SUBJECT = ""
+# Likewise for a child id the API would never accept: the statement finds no child (404).
+_NO_CHILD = ""
 
 _NOT_FOUND = {
     Missing.CHILD: "Child not found",
@@ -52,37 +55,49 @@ def _found(result: list[T] | Missing) -> list[T]:
     return result
 
 
-class ContentService:
-    def __init__(self, repository: ContentRepository) -> None:
-        self._repository = repository
+class ContentService(SQLAlchemyAsyncQueryService):
+    """The catalog for one parent's children: Advanced-Alchemy's query service over a
+    `ContentRepository` scoped to that parent. Every method takes the child's id; an id
+    that is not one of the parent's children is a 404."""
 
-    async def affirmations(self, child: ChildAccess, today: dt.date) -> list[Affirmation]:
-        return _found(await self._repository.affirmations(child, today))
+    repository: ContentRepository
 
-    async def subjects(self, child: ChildAccess, today: dt.date) -> list[Subject]:
-        return _found(await self._repository.subjects(child, today))
+    def __init__(self, session: AsyncSession, *, owner_sub: str) -> None:
+        self.repository = ContentRepository.for_parent(session, owner_sub)
+
+    def _for(self, child_id: str) -> str:
+        return child_id if valid_child_id(child_id) else _NO_CHILD
+
+    async def affirmations(self, child_id: str, today: dt.date) -> list[Affirmation]:
+        return _found(await self.repository.affirmations(self._for(child_id), today))
+
+    async def subjects(self, child_id: str, today: dt.date) -> list[Subject]:
+        return _found(await self.repository.subjects(self._for(child_id), today))
 
     async def flashcards(
         self,
-        child: ChildAccess,
+        child_id: str,
         today: dt.date,
         subject_id: str | None,
         difficulty: Difficulty | None,
     ) -> list[Flashcard]:
-        if subject_id is not None and not _SUBJECT_ID.match(subject_id):
+        if subject_id is not None and not _SUBJECT_ID(subject_id):
             subject_id = _NO_SUBJECT
-        return _found(await self._repository.flashcards(child, today, subject_id, difficulty))
+        return _found(
+            await self.repository.flashcards(self._for(child_id), today, subject_id, difficulty)
+        )
 
-    async def daily_chores(self, child: ChildAccess, today: dt.date) -> list[Chore]:
-        return _found(await self._repository.daily_chores(child, today, DAILY_CHORES))
+    async def daily_chores(self, child_id: str, today: dt.date) -> list[Chore]:
+        return _found(await self.repository.daily_chores(self._for(child_id), today, DAILY_CHORES))
 
     async def outdoor_activities(
-        self, child: ChildAccess, today: dt.date, *, daily: bool
+        self, child_id: str, today: dt.date, *, daily: bool
     ) -> list[OutdoorActivity]:
+        known = self._for(child_id)
         if daily:
             return _found(
-                await self._repository.daily_outdoor_activities(
-                    child, today, DAILY_OUTDOOR_ACTIVITIES
+                await self.repository.daily_outdoor_activities(
+                    known, today, DAILY_OUTDOOR_ACTIVITIES
                 )
             )
-        return _found(await self._repository.outdoor_activities(child, today))
+        return _found(await self.repository.outdoor_activities(known, today))

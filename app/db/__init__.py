@@ -5,7 +5,6 @@ from app.db.config import (
     VERSION_TABLE,
     build_sqlalchemy_config,
     build_sqlalchemy_plugin,
-    load_model_metadata,
 )
 
 __all__ = [
@@ -13,5 +12,4 @@ __all__ = [
     "VERSION_TABLE",
     "build_sqlalchemy_config",
     "build_sqlalchemy_plugin",
-    "load_model_metadata",
 ]

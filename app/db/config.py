@@ -7,16 +7,12 @@ Alembic (`db/migrations`), never from `create_all`.
 
 from __future__ import annotations
 
-import importlib
-
-from advanced_alchemy.base import orm_registry
 from advanced_alchemy.extensions.litestar import (
     AlembicAsyncConfig,
     AsyncSessionConfig,
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
-from sqlalchemy import MetaData
 
 from app.config import Settings
 from app.db.sessions import DatabasePlugin
@@ -26,27 +22,12 @@ __all__ = [
     "VERSION_TABLE",
     "build_sqlalchemy_config",
     "build_sqlalchemy_plugin",
-    "load_model_metadata",
 ]
 
 MIGRATIONS_PATH = "db/migrations"
 # Alembic's own default name, so `alembic upgrade head` and `litestar database upgrade`
 # share one version table.
 VERSION_TABLE = "alembic_version"
-
-# Every module that declares tables; Alembic imports them to compare against the database.
-MODEL_MODULES: tuple[str, ...] = (
-    "app.children.models",
-    "app.content.models",
-    "app.projects.models",
-    "app.jobs.models",
-)
-
-
-def load_model_metadata() -> MetaData:
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
-    return orm_registry.metadata
 
 
 def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:

@@ -1,11 +1,9 @@
 """Direct access to the asyncpg driver connection behind the SQLAlchemy pool.
 
-Hot read paths and single-statement writes use this instead of an ORM session: the pool
-(and its settings) stays the one Advanced-Alchemy configured, but a statement goes out
-as one round trip in autocommit instead of BEGIN / statement / COMMIT, rows come back as
-tuples that are turned straight into msgspec Structs, and the connection returns to the
-pool as soon as the statement is done. Use it only for work that is a single statement;
-anything needing a transaction across statements belongs in a session.
+Only the fast path (app/db/fast.py) uses it: the pool (and its settings) stays the one
+Advanced-Alchemy configured, but a statement goes out as one round trip in autocommit
+instead of BEGIN / statement / COMMIT, and the connection returns to the pool as soon
+as the statement is done. Anything needing a transaction belongs in a session.
 """
 
 from __future__ import annotations
@@ -37,12 +35,7 @@ _FATAL_SERVER_ERRORS = (
 
 
 def app_engine(app: Litestar) -> AsyncEngine:
-    """The app's engine, read from app state rather than injected.
-
-    Each injected dependency beside another at the same depth makes Litestar resolve
-    them in an anyio task group, about 40 us per request on this hardware, so hot
-    handlers take the request (free) and build their small service objects from it.
-    """
+    """The app's engine, read from app state (tests use it to watch the pool)."""
     key = app.state.get(_ENGINE_KEY)
     if key is None:
         config = app.plugins.get(SQLAlchemyInitPlugin).config[0]

@@ -1,167 +1,75 @@
-"""Tenant scoping, decided once: which rows a caller may see, edit and delete.
+"""Tenant scope, decided once: which rows a caller may see, edit and delete.
 
-- A caller whose token carries a tenant (the `TENANT_CLAIM` claim) works with every row of
-  that tenant, whoever created it.
-- A caller without a tenant works only with the rows it created itself that belong to no
-  tenant.
+- A caller with a tenant (the `TENANT_CLAIM` claim) works with every row of that tenant,
+  whoever created it.
+- A caller without a tenant works only with the rows it created itself that belong to
+  no tenant.
 
-A model opts in with `TenantOwnedMixin` (columns `tenant_id`, `owner_sub`) and a repository
-derived from `TenantScopedRepository`, which cannot be built without a `TenantScope` and
-adds the scope's conditions to every statement it runs (on top of soft delete) and stamps
-the scope on every row it inserts. Handlers never see an unscoped repository: the domain's
-dependency builds it from the verified caller.
+A model opts in with `TenantOwnedMixin` (`tenant_id` plus `OwnedMixin`'s `owner_sub`); a
+`ScopedRepository` built with a `TenantScope` then keeps every statement to it
+(app/db/scope.py says how). The scope is built from plain values, so this layer knows
+nothing of tokens: the domain's dependency passes the caller's tenant and subject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar
 
-from advanced_alchemy.exceptions import ErrorMessages, RepositoryError
-from advanced_alchemy.utils.dataclass import Empty, EmptyType
-from sqlalchemy import ColumnElement, Text, event, inspect
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Mapper, declarative_mixin, mapped_column
+from sqlalchemy import ColumnElement, Text, and_
+from sqlalchemy.orm import Mapped, declarative_mixin, mapped_column
 
-from app.auth.principal import Principal
-from app.db.soft_delete import SoftDeletable, SoftDeleteRepository
+from app.db.scope import Owned, OwnedMixin, RowScope, ScopeError, scope_parameter
 
-__all__ = [
-    "TenantOwned",
-    "TenantOwnedMixin",
-    "TenantOwnershipError",
-    "TenantScope",
-    "TenantScopedRepository",
-]
-
-
-class TenantOwnershipError(RepositoryError):
-    """Code tried to move a row to another tenant or owner, or to insert without a caller."""
+__all__ = ["TenantOwned", "TenantOwnedMixin", "TenantScope"]
 
 
 @declarative_mixin
-class TenantOwnedMixin:
+class TenantOwnedMixin(OwnedMixin):
     """`tenant_id` (null: the row belongs to its creator alone) and `owner_sub` (creator)."""
 
-    # Text: tenant ids and subjects come from the identity provider; their length is its call.
     tenant_id: Mapped[str | None] = mapped_column(Text, nullable=True, sort_order=10)
-    owner_sub: Mapped[str] = mapped_column(Text, nullable=False, sort_order=11)
 
 
-@event.listens_for(TenantOwnedMixin, "before_update", propagate=True)
-def _keep_ownership(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
-    """Ownership is fixed at insert: an ORM update that changes it is a bug, never applied."""
-    state = inspect(target)
-    for key in ("tenant_id", "owner_sub"):
-        if state.attrs[key].history.has_changes():
-            raise TenantOwnershipError(f"{type(target).__name__}.{key} cannot be changed")
-
-
-class TenantOwned(SoftDeletable, Protocol):
+class TenantOwned(Owned):
     tenant_id: ClassVar[Mapped[str | None]]
-    owner_sub: ClassVar[Mapped[str]]
 
 
 @dataclass(frozen=True, slots=True)
-class TenantScope:
-    """The rows a caller may work with. Build it with `for_caller` (requests) or
-    `every_tenant` (maintenance jobs such as the purge; never from a request)."""
+class TenantScope(RowScope):
+    """A caller's rows: its tenant's, or (without a tenant) its own tenant-less ones."""
 
     tenant_id: str | None
-    owner_sub: str | None
-    unrestricted: bool = False
+    owner_sub: str
 
     def __post_init__(self) -> None:
-        if not self.unrestricted and not self.owner_sub:
+        if not self.owner_sub:
             raise ValueError("a caller's scope needs the caller's subject")
 
-    @classmethod
-    def for_caller(cls, caller: Principal) -> TenantScope:
-        return cls(tenant_id=caller.tenant_id, owner_sub=caller.sub)
+    @property
+    def shape(self) -> Hashable:
+        return "tenant" if self.tenant_id is not None else "personal"
 
-    @classmethod
-    def every_tenant(cls) -> TenantScope:
-        return cls(tenant_id=None, owner_sub=None, unrestricted=True)
-
-    def criteria(self, model: type[TenantOwned]) -> list[ColumnElement[bool]]:
-        if self.unrestricted:
-            return []
+    def criterion(self, model: type[Any]) -> ColumnElement[bool]:
         if self.tenant_id is not None:
-            return [model.tenant_id == self.tenant_id]
-        return [model.tenant_id.is_(None), model.owner_sub == self.owner_sub]
-
-    def sql(self, table: str, params: list[Any]) -> list[str]:
-        """`criteria` as SQL text on `table`; values go to `params` as `$n` placeholders."""
-        if self.unrestricted:
-            return []
-        if self.tenant_id is not None:
-            params.append(self.tenant_id)
-            return [f"{table}.tenant_id = ${len(params)}"]
-        params.append(self.owner_sub)
-        return [f"{table}.tenant_id IS NULL", f"{table}.owner_sub = ${len(params)}"]
-
-    def stamp(self, row: TenantOwned) -> None:
-        """Give a new row to this scope's tenant (or to the caller alone) and creator."""
-        if self.unrestricted or self.owner_sub is None:
-            raise TenantOwnershipError("rows are created for a caller, not for every tenant")
-        # setattr: the protocol declares the columns at class level, as the mapping does.
-        setattr(row, "tenant_id", self.tenant_id)  # noqa: B010
-        setattr(row, "owner_sub", self.owner_sub)  # noqa: B010
-
-
-TenantModelT = TypeVar("TenantModelT", bound=TenantOwned)
-
-
-class TenantScopedRepository(SoftDeleteRepository[TenantModelT]):
-    """A soft-delete repository that only ever touches the rows of its `scope`."""
-
-    def __init__(self, *, scope: TenantScope, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scope = scope
-
-    def scope_criteria(self) -> list[ColumnElement[bool]]:
-        return self.scope.criteria(self.model_type)
-
-    async def add(
-        self,
-        data: TenantModelT,
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        auto_refresh: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        bind_group: str | None = None,
-    ) -> TenantModelT:
-        self.scope.stamp(data)
-        return await super().add(
-            data,
-            auto_commit=auto_commit,
-            auto_expunge=auto_expunge,
-            auto_refresh=auto_refresh,
-            error_messages=error_messages,
-            bind_group=bind_group,
+            tenant: ColumnElement[bool] = model.tenant_id == scope_parameter(
+                model, "tenant_id", self.tenant_id
+            )
+            return tenant
+        return and_(
+            model.tenant_id.is_(None),
+            model.owner_sub == scope_parameter(model, "owner_sub", self.owner_sub),
         )
 
-    async def add_many(
-        self,
-        data: list[TenantModelT],
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        bind_group: str | None = None,
-    ) -> Sequence[TenantModelT]:
-        for row in data:
-            self.scope.stamp(row)
-        return await super().add_many(
-            data,
-            auto_commit=auto_commit,
-            auto_expunge=auto_expunge,
-            error_messages=error_messages,
-            bind_group=bind_group,
-        )
+    def parameters(self, model: type[Any]) -> dict[str, Any]:
+        table = model.__tablename__
+        if self.tenant_id is not None:
+            return {f"{table}__scope_tenant_id": self.tenant_id}
+        return {f"{table}__scope_owner_sub": self.owner_sub}
 
-    async def upsert_many(self, *args: Any, **kwargs: Any) -> list[TenantModelT]:
-        # The native ON CONFLICT path would update a matching row of any tenant.
-        raise TenantOwnershipError("upsert_many is not available on tenant-scoped repositories")
+    def stamp(self, row: Any) -> None:
+        if row.owner_sub is not None and row.owner_sub != self.owner_sub:
+            raise ScopeError("a new row belongs to the caller that creates it")
+        row.tenant_id = self.tenant_id
+        row.owner_sub = self.owner_sub

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
@@ -62,7 +62,7 @@ async def _probe(name: str, probe: Coroutine[Any, Any, object], limit_s: float) 
 
 async def _select_one(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
-        await connection.execute(select(1))
+        await connection.execute(select(literal(1)))
 
 
 async def _ping(redis: Redis) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import JsonB
-from sqlalchemy import CheckConstraint, Index, SmallInteger, String, text
+from sqlalchemy import CheckConstraint, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 __all__ = ["JOB_STATUSES", "UNFINISHED_STATUSES", "JobRecord"]
@@ -28,17 +28,6 @@ class JobRecord(UUIDv7AuditBase):
             name="status_known",
         ),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
-        # "The caller's recent jobs", newest first.
-        Index("ix_jobs_owner_sub_created_at", "owner_sub", text("created_at DESC")),
-        # The sweep only looks at its queue's unfinished jobs; keep that lookup small.
-        Index(
-            "ix_jobs_unfinished_queue_updated_at",
-            "queue",
-            "updated_at",
-            postgresql_where=text("status IN ('queued', 'active')"),
-        ),
-        # Retention purge of finished records.
-        Index("ix_jobs_updated_at", "updated_at"),
     )
 
     owner_sub: Mapped[str] = mapped_column(String(255))
@@ -56,3 +45,16 @@ class JobRecord(UUIDv7AuditBase):
     result: Mapped[Any | None] = mapped_column(JsonB, nullable=True, default=None)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True, default=None)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+# "The caller's recent jobs", newest first.
+Index("ix_jobs_owner_sub_created_at", JobRecord.owner_sub, JobRecord.created_at.desc())
+# The sweep only looks at its queue's unfinished jobs; keep that lookup small.
+Index(
+    "ix_jobs_unfinished_queue_updated_at",
+    JobRecord.queue,
+    JobRecord.updated_at,
+    postgresql_where=JobRecord.status.in_(UNFINISHED_STATUSES),
+)
+# Retention purge of finished records.
+Index("ix_jobs_updated_at", JobRecord.updated_at)

@@ -18,9 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.children.repository import ChildRepository
 from app.children.service import ChildService
-from app.db.tenancy import TenantScope
 from app.jobs.schemas import (
     DemoJobRequest,
     DemoParams,
@@ -30,7 +28,7 @@ from app.jobs.schemas import (
     ExportResult,
 )
 from app.projects.schemas import Project, ProjectSort
-from app.projects.service import ProjectReads
+from app.projects.service import ProjectService
 
 __all__ = ["KINDS", "JobFailure", "JobKind", "JobRun", "kind_of"]
 
@@ -114,19 +112,22 @@ DEMO: JobKind[DemoParams, DemoResult] = JobKind(
 
 async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
     """The caller's children and the projects the caller can see, as the API shows them."""
-    children = await ChildService(ChildRepository(run.engine)).list(run.owner_sub)
-    await run.report(1, f"Collected {len(children)} children")
-    # The visibility rules of the caller at the time the export was asked for.
-    scope = TenantScope(tenant_id=run.tenant_id, owner_sub=run.owner_sub)
-    reads = ProjectReads.for_scope(run.engine, scope)
-    projects: list[Project] = []
-    while True:  # oldest first, so projects created meanwhile can only come after
-        page = await reads.list_projects(
-            limit=EXPORT_PAGE, offset=len(projects), q=None, sort=ProjectSort.OLDEST
+    # The same services as the API's, with the caller's scope at the time the export
+    # was asked for: the same rules, written once.
+    async with run.session() as session:
+        children = await ChildService.for_parent(session, run.owner_sub).list_children()
+        await run.report(1, f"Collected {len(children)} children")
+        projects_of_caller = ProjectService.for_caller(
+            session, tenant_id=run.tenant_id, owner_sub=run.owner_sub
         )
-        projects += page.items
-        if not page.items or len(projects) >= page.total:
-            break
+        projects: list[Project] = []
+        while True:  # oldest first, so projects created meanwhile can only come after
+            page = await projects_of_caller.list_projects(
+                limit=EXPORT_PAGE, offset=len(projects), q=None, sort=ProjectSort.OLDEST
+            )
+            projects += page.items
+            if not page.items or len(projects) >= page.total:
+                break
     await run.report(2, f"Collected {len(projects)} projects")
     return ExportResult(
         exported_at=datetime.datetime.now(datetime.UTC),

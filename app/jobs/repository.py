@@ -1,9 +1,10 @@
-"""SQL for job records.
+"""Statements for job records, all on `JobRepository` (Advanced-Alchemy's repository).
 
-Plain Core statements on the columns each caller needs: job rows only ever become JSON
-or a progress message, so no ORM objects are built. Every state change is conditional
-on the current status, which is what makes an abort, a late worker write and the sweep
-safe against each other without locks.
+Statements select the columns each caller needs: job rows only ever become JSON or a
+progress message, so no ORM objects are built. Every state change is conditional on
+the current status, which is what makes an abort, a late worker write and the sweep
+safe against each other without locks. Records are not row-scoped (the worker and the
+sweep work across owners); methods that serve a caller take the caller's `owner_sub`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db.repository import DomainRepository
 from app.jobs.models import UNFINISHED_STATUSES, JobRecord
 
 __all__ = ["JOB_AND_PROGRESS_COLUMNS", "JOB_COLUMNS", "PROGRESS_COLUMNS", "JobRepository"]
@@ -46,9 +48,18 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class JobRepository:
-    def __init__(self, executor: Executor) -> None:
-        self._db = executor
+class JobRepository(DomainRepository[JobRecord]):
+    model_type = JobRecord
+
+    def __init__(self, executor: Executor | None = None, **kwargs: Any) -> None:
+        """`JobRepository(session)`; a bare connection (a reader outside any unit of
+        work) gets a session of its own on that connection."""
+        if isinstance(executor, AsyncConnection):
+            executor = AsyncSession(bind=executor)
+        if executor is not None:
+            kwargs["session"] = executor
+        super().__init__(**kwargs)
+        self._db = self.session
 
     # --- reads --------------------------------------------------------------------------
 
@@ -98,7 +109,9 @@ class JobRepository:
 
     # --- writes -------------------------------------------------------------------------
 
-    async def add(
+    # Named like Advanced-Alchemy's `add` because callers know it so; a record is built
+    # from values here rather than passed in as a model.
+    async def add(  # type: ignore[override]
         self,
         *,
         job_id: uuid.UUID,

@@ -15,11 +15,7 @@ from litestar.status_codes import (
     HTTP_412_PRECONDITION_FAILED,
 )
 
-from app.projects.deps import (
-    ProjectReadsDependency,
-    ProjectServiceDependency,
-    project_dependencies,
-)
+from app.projects.deps import ProjectServiceDependency, project_dependencies, project_reads
 from app.projects.models import NAME_MAX
 from app.projects.schemas import (
     NO_NUL,
@@ -74,10 +70,10 @@ class ProjectController(Controller):
     tags = ["projects"]
     dependencies = project_dependencies
 
-    @get(_COLLECTION, summary="List projects")
+    @get(_COLLECTION, summary="List projects", dependencies=project_reads)
     async def list_projects(
         self,
-        project_reads: ProjectReadsDependency,
+        project_service: ProjectServiceDependency,
         limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1-100.")] = 20,
         offset: Annotated[int, QueryParameter(ge=0, description="Projects to skip.")] = 0,
         q: Annotated[
@@ -99,7 +95,7 @@ class ProjectController(Controller):
     ) -> ProjectPage:
         """Projects the caller can see, newest first unless `sort` says otherwise."""
         # Names are stored in NFC (app/text.py): search in the same form.
-        return await project_reads.list_projects(
+        return await project_service.list_projects(
             limit=limit, offset=offset, q=search_text(q), sort=sort
         )
 
@@ -114,13 +110,14 @@ class ProjectController(Controller):
     @get(
         _ITEM,
         summary="Get a project",
+        dependencies=project_reads,
         response_headers=[_ETAG_HEADER],
         responses={HTTP_404_NOT_FOUND: _NOT_FOUND},
     )
     async def get_project(
-        self, project_reads: ProjectReadsDependency, project_id: FromPath[UUID]
+        self, project_service: ProjectServiceDependency, project_id: FromPath[UUID]
     ) -> Response[Project]:
-        return _with_etag(await project_reads.get_project(project_id))
+        return _with_etag(await project_service.get_project(project_id))
 
     @patch(
         _ITEM,

@@ -1,51 +1,33 @@
-"""The one place a request's project services are built: always scoped to the caller.
+"""The one place a request's project service is built: always scoped to the caller.
 
-Handlers ask for `project_reads` (list, get) or `project_service` (changes) and get an
-object that adds the caller's tenant scope, and soft delete, to every statement it runs;
-there is no unscoped way in.
+Handlers ask for `project_service` and get an Advanced-Alchemy service whose repository
+adds the caller's tenant scope, and soft delete, to every statement it runs; there is
+no unscoped way in.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db.driver import app_engine
-from app.db.tenancy import TenantScope
-from app.projects.service import ProjectReads, ProjectService
+from app.db.services import provide_service
+from app.projects.service import ProjectService
 
-__all__ = [
-    "ProjectReadsDependency",
-    "ProjectServiceDependency",
-    "project_dependencies",
-    "provide_project_reads",
-    "provide_project_service",
-]
+__all__ = ["ProjectServiceDependency", "project_dependencies", "project_reads"]
 
 
-def provide_project_reads(
-    caller: NamedDependency[Principal], request: Request[Any, Any, Any]
-) -> ProjectReads:
-    # Reads take the engine, not a session: no session, transaction or commit per request.
-    # The engine comes from the app, so this dependency only waits on `caller` (a chain,
-    # not siblings that Litestar would resolve in a task group; see app.db.driver).
-    return ProjectReads.for_scope(app_engine(request.app), TenantScope.for_caller(caller))
+def _project_service(session: AsyncSession, caller: Any) -> ProjectService:
+    principal: Principal = caller
+    return ProjectService.for_caller(
+        session, tenant_id=principal.tenant_id, owner_sub=principal.sub
+    )
 
 
-def provide_project_service(
-    db_session: NamedDependency[AsyncSession], caller: NamedDependency[Principal]
-) -> ProjectService:
-    return ProjectService.for_scope(db_session, TenantScope.for_caller(caller))
+project_dependencies = {"project_service": provide_service(_project_service)}
+# List and get only read through the fast path: the cheaper, read-only provider.
+project_reads = {"project_service": provide_service(_project_service, read_only=True)}
 
-
-project_dependencies = {
-    "project_reads": Provide(provide_project_reads, sync_to_thread=False),
-    "project_service": Provide(provide_project_service, sync_to_thread=False),
-}
-
-ProjectReadsDependency = NamedDependency[ProjectReads]
 ProjectServiceDependency = NamedDependency[ProjectService]

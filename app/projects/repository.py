@@ -1,34 +1,41 @@
-"""Project SQL, always within a `TenantScope` and without soft-deleted rows.
+"""Statements for projects, all on `ProjectRepository` (Advanced-Alchemy, tenant-scoped,
+soft delete).
 
-Two doors, both built around the caller's scope:
+The repository is built with the caller's `TenantScope`; app/db adds the scope and "not
+deleted" to every statement it runs, the fast reads included:
 
-- `ProjectReader` serves the hot reads (list, get) straight from the asyncpg driver
-  (`app.db.driver`): fixed SQL text whose WHERE starts with the scope's and soft delete's
-  conditions, one round trip, no transaction, no session, rows straight into msgspec Structs.
-- `ProjectRepository` (Advanced-Alchemy, soft delete, tenant scope) does the writes in the
-  request's session, each a single statement; a conditional change is one
-  `UPDATE ... WHERE version = ... RETURNING`.
+- list and get are hot reads: SQLAlchemy selects compiled once (app/db/fast.py), one
+  round trip, no session, rows straight into msgspec Structs;
+- writes run in the session, each a single statement; a conditional change is one
+  `UPDATE ... WHERE version IN (...) RETURNING`.
+
+Listing filters are Advanced-Alchemy `StatementFilter`s: its `OrderBy` for the sort and
+our `NameContains` for `q`, whose value travels as a named parameter so that the
+compiled statement serves every search.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 from uuid import UUID
 
+import msgspec
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from advanced_alchemy.filters import OrderBy, StatementFilter, escape_like_value
+from sqlalchemy import ColumnElement, Integer, Select, Text, bindparam, func, select, update
 
-from app.db.driver import driver_connection
-from app.db.soft_delete import not_deleted_sql, utc_now
-from app.db.tenancy import TenantScope, TenantScopedRepository
+from app.db.fast import FastSelect
+from app.db.repository import DomainRepository
+from app.db.soft_delete import utc_now
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
-__all__ = ["ListingQuery", "ProjectReader", "ProjectRepository"]
+__all__ = ["NameContains", "ProjectRepository", "listing_query"]
 
-# The response's fields, in the order of `schemas.Project`.
+# The response's fields (matched to `schemas.Project` by name).
 _COLUMNS = (
     ProjectModel.id,
     ProjectModel.name,
@@ -37,105 +44,127 @@ _COLUMNS = (
     ProjectModel.created_at,
     ProjectModel.updated_at,
 )
-_FIELD_COUNT = len(_COLUMNS)
-_TABLE = "projects"
-_SELECT_LIST = ", ".join(f"{_TABLE}.{column.key}" for column in _COLUMNS)
 
 # Ties (same timestamp or name) are broken by id, so pages never overlap or skip rows.
 # The newest-first order matches the listing indexes column for column.
-_ORDER_SQL: dict[ProjectSort, str] = {
-    ProjectSort.NEWEST: "projects.created_at DESC, projects.id DESC",
-    ProjectSort.OLDEST: "projects.created_at, projects.id",
-    ProjectSort.NAME: "projects.name, projects.id",
-    ProjectSort.NAME_DESC: "projects.name DESC, projects.id DESC",
+_ORDER: dict[ProjectSort, tuple[OrderBy, ...]] = {
+    ProjectSort.NEWEST: (OrderBy("created_at", "desc"), OrderBy("id", "desc")),
+    ProjectSort.OLDEST: (OrderBy("created_at", "asc"), OrderBy("id", "asc")),
+    ProjectSort.NAME: (OrderBy("name", "asc"), OrderBy("id", "asc")),
+    ProjectSort.NAME_DESC: (OrderBy("name", "desc"), OrderBy("id", "desc")),
 }
 
-
-def _contains_pattern(text: str) -> str:
-    """An ILIKE pattern matching `text` anywhere, with its `%`, `_` and `\\` literal."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+_NAME_PATTERN = "name_pattern"
 
 
-def _project(row: Sequence[Any]) -> Project:
-    return Project(row[0], row[1], row[2], row[3], row[4], row[5])
+@dataclass(frozen=True)
+class NameContains(StatementFilter):
+    """Names containing `text`, case-insensitive, with `%` and `_` taken literally.
+
+    Like Advanced-Alchemy's `SearchFilter(escape_wildcards=True, ignore_case=True)`, but
+    the pattern is a named parameter (`name_pattern`), so a compiled statement can be
+    reused for any text. `None` builds the condition with the parameter unset.
+    """
+
+    text: str | None = None
+
+    @staticmethod
+    def pattern(text: str) -> str:
+        return f"%{escape_like_value(text)}%"
+
+    def append_to_statement(self, statement: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        value = None if self.text is None else self.pattern(self.text)
+        pattern = bindparam(_NAME_PATTERN, value, type_=Text)
+        return statement.where(model.name.ilike(pattern, escape="/"))
 
 
-def _versioned(row: Sequence[Any]) -> VersionedProject:
-    return VersionedProject(_project(row), row[_FIELD_COUNT])
+def _listing(sort: ProjectSort, searching: bool) -> Select[Any]:
+    """A page of visible projects with the number of all that match on every row.
+
+    The total is an uncorrelated scalar subquery, computed once (an index-only scan of
+    the listing index), while only the page's rows are read from the table.
+    """
+    filters: list[StatementFilter] = [NameContains()] if searching else []
+    count = select(func.count()).select_from(ProjectModel)
+    page = select(*_COLUMNS)
+    for item in filters:
+        count = item.append_to_statement(count, ProjectModel)
+        page = item.append_to_statement(page, ProjectModel)
+    for order in _ORDER[sort]:
+        page = order.append_to_statement(page, ProjectModel)
+    return (
+        page.add_columns(count.scalar_subquery().label("total"))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
 
 
-class ListingQuery(NamedTuple):
-    page_sql: str
-    page_params: list[Any]
-    count_sql: str
-    count_params: list[Any]
+class _Total(msgspec.Struct):
+    total: int
 
 
-class ProjectReader:
-    """The hot reads of one caller's visible projects (no session needed)."""
+def _count(searching: bool) -> Select[Any]:
+    statement = select(func.count().label("total")).select_from(ProjectModel)
+    if searching:
+        statement = NameContains().append_to_statement(statement, ProjectModel)
+    return statement
 
-    def __init__(self, engine: AsyncEngine, scope: TenantScope) -> None:
-        self._engine = engine
-        self._scope = scope
 
-    def _visible(self, params: list[Any]) -> list[str]:
-        """The same rules as `ProjectRepository.visibility_criteria`, as SQL text."""
-        return [*self._scope.sql(_TABLE, params), not_deleted_sql(_TABLE)]
+_LISTINGS: dict[tuple[ProjectSort, bool], FastSelect[Project]] = {
+    (sort, searching): FastSelect(partial(_listing, sort, searching), Project)
+    for sort in ProjectSort
+    for searching in (False, True)
+}
+_COUNT: dict[bool, FastSelect[_Total]] = {
+    searching: FastSelect(partial(_count, searching), _Total) for searching in (False, True)
+}
+_GET = FastSelect(
+    lambda: select(*_COLUMNS, ProjectModel.version).where(
+        ProjectModel.id == bindparam("project_id")
+    ),
+    Project,
+)
 
-    def listing_query(
-        self, *, limit: int, offset: int, name_contains: str | None, sort: ProjectSort
-    ) -> ListingQuery:
-        """The listing's SQL: the page with the total on every row, and the total alone.
 
-        The total is an uncorrelated scalar subquery, computed once (an index-only scan of
-        the listing index), while only the page's rows are read from the table.
-        """
-        params: list[Any] = []
-        conditions = self._visible(params)
-        if name_contains:
-            params.append(_contains_pattern(name_contains))
-            conditions.append(f"{_TABLE}.name ILIKE ${len(params)} ESCAPE '\\'")
-        # SQL text from this module's constants only; every value travels as a parameter.
-        where = " AND ".join(conditions)
-        count_sql = f"SELECT count(*) FROM {_TABLE} WHERE {where}"  # noqa: S608
-        page_sql = (
-            f"SELECT {_SELECT_LIST}, ({count_sql}) FROM {_TABLE} WHERE {where} "  # noqa: S608
-            f"ORDER BY {_ORDER_SQL[sort]} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
-        )
-        return ListingQuery(page_sql, [*params, limit, offset], count_sql, params)
+def listing_query(sort: ProjectSort, *, searching: bool) -> FastSelect[Project]:
+    """The compiled-once listing statement for a sort order, with or without `q`."""
+    return _LISTINGS[sort, searching]
+
+
+class ProjectRepository(DomainRepository[ProjectModel]):
+    """Reads and writes of the scope's projects, soft delete on."""
+
+    model_type = ProjectModel
+
+    # -- hot reads ---------------------------------------------------------------------
 
     async def page(
         self, *, limit: int, offset: int, name_contains: str | None, sort: ProjectSort
     ) -> tuple[list[Project], int]:
         """One page of visible projects and the number of all that match, in one query
         (a second one only for an empty page past the first, to still report the total)."""
-        query = self.listing_query(
-            limit=limit, offset=offset, name_contains=name_contains, sort=sort
-        )
-        async with driver_connection(self._engine) as connection:
-            rows = await connection.fetch(query.page_sql, *query.page_params)
-            if rows:
-                total: int = rows[0][_FIELD_COUNT]
-            elif offset == 0:
-                total = 0
-            else:
-                total = await connection.fetchval(query.count_sql, *query.count_params)
-        return [_project(row) for row in rows], total
+        searching = bool(name_contains)
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if searching:
+            params[_NAME_PATTERN] = NameContains.pattern(name_contains or "")
+        rows = await self.fast(_LISTINGS[sort, searching], **params)
+        if rows:
+            total: int = rows.value(rows.records[0], "total")
+        elif offset == 0:
+            total = 0
+        else:
+            del params["limit"], params["offset"]
+            total = (await self.fast(_COUNT[searching], **params)).structs()[0].total
+        return rows.structs(), total
 
     async def find(self, project_id: UUID) -> VersionedProject | None:
-        params: list[Any] = [project_id]
-        where = " AND ".join([f"{_TABLE}.id = $1", *self._visible(params)])
-        sql = f"SELECT {_SELECT_LIST}, {_TABLE}.version FROM {_TABLE} WHERE {where}"  # noqa: S608
-        async with driver_connection(self._engine) as connection:
-            row = await connection.fetchrow(sql, *params)
-        return None if row is None else _versioned(row)
+        rows = await self.fast(_GET, project_id=project_id)
+        if not rows:
+            return None
+        record = rows.records[0]
+        return VersionedProject(rows.structs()[0], rows.value(record, "version"))
 
-
-class ProjectRepository(TenantScopedRepository[ProjectModel]):
-    """Writes (and Advanced-Alchemy's generic methods) within the scope, soft delete on."""
-
-    model_type = ProjectModel
+    # -- writes ------------------------------------------------------------------------
 
     def soft_delete_values(self) -> dict[str, Any]:
         # A delete is a change too: any ETag issued before it no longer matches.
@@ -144,25 +173,14 @@ class ProjectRepository(TenantScopedRepository[ProjectModel]):
     async def version_of(self, project_id: UUID) -> int | None:
         """The current version of a visible project (to tell 412 from 404 after a miss),
         read in the session's transaction, after the statement that missed."""
-        statement = self.visible(select(ProjectModel.version).where(ProjectModel.id == project_id))
+        statement = select(ProjectModel.version).where(ProjectModel.id == project_id)
         version: int | None = await self.session.scalar(statement)
         return version
 
-    async def insert(self, *, name: str, description: str | None) -> VersionedProject:
+    async def insert(self, *, name: str, description: str | None) -> ProjectModel:
         # `add` stamps the caller's tenant and subject; every value is known client-side,
         # so the INSERT needs no refresh afterwards.
-        row = await self.add(ProjectModel(name=name, description=description), auto_refresh=False)
-        return VersionedProject(
-            Project(
-                id=row.id,
-                name=row.name,
-                description=row.description,
-                tenant_id=row.tenant_id,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-            ),
-            row.version,
-        )
+        return await self.add(ProjectModel(name=name, description=description), auto_refresh=False)
 
     async def change(
         self,
@@ -178,13 +196,18 @@ class ProjectRepository(TenantScopedRepository[ProjectModel]):
         if expected_versions is not None:
             conditions.append(ProjectModel.version.in_(list(expected_versions)))
         statement = (
-            self.visible(update(ProjectModel).where(*conditions))
+            update(ProjectModel)
+            .where(*conditions)
             .values(**values, version=ProjectModel.version + 1, updated_at=utc_now())
             .returning(*_COLUMNS, ProjectModel.version)
             .execution_options(synchronize_session=False)
         )
         row = (await self.session.execute(statement)).one_or_none()
-        return None if row is None else _versioned(row)
+        if row is None:
+            return None
+        fields = row._mapping  # SQLAlchemy's public name-keyed view of a row
+        project = Project(**{name: fields[name] for name in Project.__struct_fields__})
+        return VersionedProject(project, row.version)
 
     async def remove(self, project_id: UUID, *, expected_versions: Iterable[int] | None) -> bool:
         """Soft-delete a visible project (at one of `expected_versions`, when given)."""

@@ -1,8 +1,8 @@
 """Project rules: input normalisation, preconditions (If-Match), not-found vs conflict.
 
-`ProjectReads` (list, get) and `ProjectService` (writes, purge) are always built around a
-`TenantScope` (see deps.py), so whatever a method does, it does within the caller's
-projects. Reads need no session; writes run in the request's session and transaction.
+`ProjectService` is always built around a `TenantScope` (see deps.py) or, for scheduled
+maintenance, `EveryRow`, so whatever a method does, it does within the caller's
+projects. Reads take the fast path (no transaction); writes run in the service's session.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from advanced_alchemy.exceptions import NotFoundError
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_412_PRECONDITION_FAILED
 from msgspec import UNSET
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.soft_delete import SoftDeleteService
+from app.db.repository import DomainService
+from app.db.scope import EveryRow
 from app.db.tenancy import TenantScope
 from app.projects.models import Project as ProjectModel
-from app.projects.repository import ProjectReader, ProjectRepository
+from app.projects.repository import ProjectRepository
 from app.projects.schemas import (
+    Project,
     ProjectCreate,
     ProjectPage,
     ProjectPatch,
@@ -31,7 +33,7 @@ from app.projects.schemas import (
     VersionedProject,
 )
 
-__all__ = ["IfMatch", "PreconditionFailedError", "ProjectReads", "ProjectService", "etag"]
+__all__ = ["IfMatch", "PreconditionFailedError", "ProjectService", "etag"]
 
 
 class PreconditionFailedError(HTTPException):
@@ -78,39 +80,20 @@ class IfMatch:
         return cls(versions=frozenset(versions))
 
 
-class ProjectReads:
-    """Listing and fetching the caller's visible projects."""
+class ProjectService(DomainService[ProjectModel, ProjectRepository]):
+    """The caller's projects, on Advanced-Alchemy's service and repository.
 
-    def __init__(self, reader: ProjectReader) -> None:
-        self._reader = reader
-
-    @classmethod
-    def for_scope(cls, engine: AsyncEngine, scope: TenantScope) -> ProjectReads:
-        return cls(ProjectReader(engine, scope))
-
-    async def list_projects(
-        self, *, limit: int, offset: int, q: str | None, sort: ProjectSort
-    ) -> ProjectPage:
-        items, total = await self._reader.page(
-            limit=limit, offset=offset, name_contains=q or None, sort=sort
-        )
-        return ProjectPage(items=items, total=total, limit=limit, offset=offset)
-
-    async def get_project(self, project_id: UUID) -> VersionedProject:
-        found = await self._reader.find(project_id)
-        if found is None:
-            raise NotFoundError("project not found")
-        return found
-
-
-class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
-    """Changes to the caller's projects, on Advanced-Alchemy's service and repository."""
+    Build it with `for_caller` (requests, through `provide_service`, and jobs acting for
+    a caller) or `for_maintenance` (scheduled jobs such as the purge).
+    """
 
     repository_type = ProjectRepository
 
     @classmethod
-    def for_scope(cls, session: AsyncSession, scope: TenantScope) -> ProjectService:
-        return cls(session=session, scope=scope)
+    def for_caller(
+        cls, session: AsyncSession, *, tenant_id: str | None, owner_sub: str
+    ) -> ProjectService:
+        return cls(session=session, scope=TenantScope(tenant_id=tenant_id, owner_sub=owner_sub))
 
     @classmethod
     def for_maintenance(cls, session: AsyncSession) -> ProjectService:
@@ -118,17 +101,31 @@ class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
 
         It commits its own work, as a job has no request cycle to do it.
         """
-        return cls(session=session, scope=TenantScope.every_tenant(), auto_commit=True)
+        return cls(session=session, scope=EveryRow(), auto_commit=True)
 
-    async def _current(self, project_id: UUID) -> VersionedProject:
-        engine = self.repository.session.bind
-        assert isinstance(engine, AsyncEngine)
-        return await ProjectReads.for_scope(engine, self.repository.scope).get_project(project_id)
+    # -- reads --------------------------------------------------------------------------
+
+    async def list_projects(
+        self, *, limit: int, offset: int, q: str | None, sort: ProjectSort
+    ) -> ProjectPage:
+        items, total = await self.repository.page(
+            limit=limit, offset=offset, name_contains=q or None, sort=sort
+        )
+        return ProjectPage(items=items, total=total, limit=limit, offset=offset)
+
+    async def get_project(self, project_id: UUID) -> VersionedProject:
+        found = await self.repository.find(project_id)
+        if found is None:
+            raise NotFoundError("project not found")
+        return found
+
+    # -- writes -------------------------------------------------------------------------
 
     async def create_project(self, data: ProjectCreate) -> VersionedProject:
-        return await self.repository.insert(
+        row = await self.repository.insert(
             name=_clean_name(data.name), description=_clean_description(data.description)
         )
+        return VersionedProject(self.to_schema(row, schema_type=Project), row.version)
 
     async def update_project(
         self, project_id: UUID, patch: ProjectPatch, if_match: IfMatch | None
@@ -141,7 +138,7 @@ class ProjectService(SoftDeleteService[ProjectModel, ProjectRepository]):
             values["description"] = _clean_description(patch.description)
         if not values:
             # Nothing to change: answer like a read, still honouring the precondition.
-            current = await self._current(project_id)
+            current = await self.get_project(project_id)
             if if_match is not None and not _satisfies(if_match, current.version):
                 raise PreconditionFailedError()
             return current

@@ -10,7 +10,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import VERSION_TABLE, load_model_metadata
+from app.db import VERSION_TABLE
+from db.models import load_model_metadata
 
 target_metadata = load_model_metadata()
 

@@ -13,6 +13,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.clock import CLOCK_STATE_KEY, FixedClock
+from tests.factories import ChildBodyFactory, as_json
 
 Headers = dict[str, str]
 
@@ -39,13 +40,14 @@ def create_child(
     interests: list[str] | None = None,
     child_id: str | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": f"Child aged {age}",
-        "birthday": birthday_for_age(age, today).isoformat(),
-        "interests": interests or [],
-    }
-    if child_id is not None:
-        body["id"] = child_id
+    body = as_json(
+        ChildBodyFactory.build(
+            id=child_id,
+            name=f"Child aged {age}",
+            birthday=birthday_for_age(age, today),
+            interests=interests or [],
+        )
+    )
     response = client.post("/v1/children", json=body, headers=headers)
     assert response.status_code == 201, response.text
     child: dict[str, Any] = response.json()
