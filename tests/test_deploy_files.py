@@ -29,8 +29,9 @@ COMPOSE_FILE = REPO_ROOT / "compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 REALM_FILE = REPO_ROOT / "scripts" / "keycloak" / "realm-app.json"
-# CI clones the repository into a fresh folder and puts a copy of shared/ beside it.
-COMPOSE_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+# A copy of the Compose Specification's schema kept in the repository (origin and licence
+# in tests/data/README.md), so a fresh clone validates compose.yml with nothing beside it.
+COMPOSE_SCHEMA = REPO_ROOT / "tests" / "data" / "compose-spec.json"
 
 REALM_NAME = "app"
 API_CLIENT_ID = "app-api"
@@ -176,8 +177,8 @@ def realm_client(client_id: str) -> Json:
 def compose_schema() -> Json:
     if not COMPOSE_SCHEMA.is_file():
         pytest.fail(
-            f"Compose JSON schema not found at {COMPOSE_SCHEMA}. It comes from the project's "
-            "shared/ folder, which must sit beside the repository (CI puts a copy there)."
+            f"Compose JSON schema not found at {COMPOSE_SCHEMA}: it is part of the repository "
+            "(see tests/data/README.md)."
         )
     return cast("Json", json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8")))
 

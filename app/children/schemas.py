@@ -1,4 +1,4 @@
-"""Request and response bodies of the children endpoints (API.md, "Children")."""
+"""Request and response bodies of the children endpoints (README, "API reference")."""
 
 from __future__ import annotations
 
