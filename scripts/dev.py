@@ -4,6 +4,10 @@ Starts, in order: PostgreSQL and Redis (from DATABASE_URL / REDIS_URL when set, 
 embedded servers with data under .devdata/), `alembic upgrade head`, the development
 token issuer (keys kept in .devdata/issuer-key.json so tokens survive a restart), the API
 (uvicorn with reload) and the SAQ worker. Ctrl-C or SIGTERM stops them in reverse order.
+
+The running stack's settings go to .devdata/dev.env (git-ignored, removed on stop), so a
+second terminal can run `uvicorn app.main:app`, `saq app.worker.settings` or
+`alembic upgrade head` against the same services: `export ENV_FILE=.devdata/dev.env`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from devstack import (
@@ -35,6 +40,18 @@ from devstack import (
 
 STATE_DIR = REPO_ROOT / ".devdata"
 ISSUER_KEY_FILE = STATE_DIR / "issuer-key.json"
+ENV_FILE = STATE_DIR / "dev.env"
+# What a second terminal needs to reach this stack (app/config.py reads the file).
+SHARED_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "KEYCLOAK_ISSUER",
+    "KEYCLOAK_AUDIENCE",
+    "KEYCLOAK_JWKS_URL",
+    "KEYCLOAK_SPA_CLIENT_ID",
+    "CORS_ORIGINS",
+    "SAQ_QUEUE",
+)
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,6 +61,12 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--issuer-port", type=int, default=8081, help="(next free if taken)")
     parser.add_argument("--no-reload", action="store_true", help="no auto-reload of the API")
     parser.add_argument("--no-worker", action="store_true", help="do not start the SAQ worker")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=ENV_FILE,
+        help="where to write the stack's settings for a second terminal (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -69,7 +92,35 @@ def _migrate(env: dict[str, str]) -> None:
     log(f"migrations applied in {time.monotonic() - started:.1f} s")
 
 
-def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -> str:
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """The settings a second terminal needs, as a dotenv file only the owner can read."""
+    lines = ["# Written by scripts/dev for the stack it runs; removed when it stops."]
+    for name in SHARED_SETTINGS:
+        if env.get(name):
+            # Single quotes: shell `source` and dotenv readers both take them literally.
+            lines.append(f"{name}='{env[name]}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    temporary.replace(path)
+
+
+def _second_terminal(env_file: Path, api_port: int) -> list[str]:
+    shown = env_file.relative_to(REPO_ROOT) if env_file.is_relative_to(REPO_ROOT) else env_file
+    return [
+        f"  A second terminal (same services; settings in {shown}):",
+        f"    cd {REPO_ROOT} && . .venv/bin/activate && export ENV_FILE={shown}",
+        "    alembic upgrade head",
+        "    saq app.worker.settings",
+        f"    uvicorn app.main:app --port {api_port + 1}",
+    ]
+
+
+def _banner(
+    api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool, env_file: Path
+) -> str:
     users = issuer.users()
     width = max(len(user["username"]) for user in users)
     user_lines = []
@@ -99,6 +150,8 @@ def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -
             "",
             "  Try:",
             f'    curl -H "Authorization: Bearer $({token_cmd})" {api}/v1/me',
+            "",
+            *_second_terminal(env_file, urlsplit(api).port or 8000),
             "",
             "  Ctrl-C stops everything.",
             "",
@@ -156,7 +209,10 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         else:
             worker_command = [sys.executable, "-m", "saq", "app.worker.settings", "-v"]
             children["worker"] = stack.enter_context(_child("worker", worker_command, env))
-        print(_banner(api, issuer, services, "worker" in children), flush=True)
+        write_env_file(args.env_file, env)
+        stack.callback(args.env_file.unlink, missing_ok=True)
+        banner = _banner(api, issuer, services, "worker" in children, args.env_file)
+        print(banner, flush=True)
     if children:
         _watch(children)
     else:
