@@ -28,6 +28,7 @@ from devstack import (
     IssuerInfo,
     ServiceUrls,
     backing_services,
+    browser_redirect_uris,
     dev_issuer,
     log,
     preferred_port,
@@ -181,9 +182,18 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
     _migrate(env)
 
+    # The API's port is chosen first: the issuer lets the docs on it sign in.
+    port = preferred_port(args.port, args.host)
+    api = f"http://{args.host}:{port}"
+    cors_origins = env.get("CORS_ORIGINS") or "http://localhost:5173"
     stack.callback(log, "dev issuer stopped")
     issuer = stack.enter_context(
-        dev_issuer(port=preferred_port(args.issuer_port), key_file=ISSUER_KEY_FILE, quiet=False)
+        dev_issuer(
+            port=preferred_port(args.issuer_port),
+            key_file=ISSUER_KEY_FILE,
+            quiet=False,
+            redirect_uris=browser_redirect_uris(cors_origins, api),
+        )
     )
     log(f"dev issuer started (pid {issuer.pid}) at {issuer.issuer}")
     env.update(issuer.env())
@@ -192,13 +202,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     if not (REPO_ROOT / "app" / "main.py").exists():
         log("app/main.py does not exist yet: running the backing services and issuer only")
     else:
-        port = preferred_port(args.port, args.host)
         api_command = [sys.executable, "-m", "uvicorn", "app.main:app"]
         api_command += ["--host", args.host, "--port", str(port)]
         if not args.no_reload:
             api_command += ["--reload", "--reload-dir", "app"]
         children["API"] = stack.enter_context(_child("API", api_command, env))
-        api = f"http://{args.host}:{port}"
         wait_for_http(f"{api}/health", timeout=60, process=children["API"])
 
         worker_module = REPO_ROOT / "app" / "worker.py"
