@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             max_age=600,
         ),
         exception_handlers=exception_handlers,
-        openapi_config=build_openapi_config(auth.openapi_components()),
+        openapi_config=build_openapi_config(auth.openapi_components(), settings),
         on_startup=[mark_legacy_aliases, document_error_responses, freeze_startup_objects],
         # Logging is configured above, as JSON; Litestar's own setup would replace it.
         logging_config=None,

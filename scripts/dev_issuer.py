@@ -708,7 +708,11 @@ class IssuerHandler(BaseHTTPRequestHandler):
             "text/plain",
             {
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Content-Type, Authorization",
+                # Whatever the page asks to send (Swagger UI adds X-Requested-With).
+                "Access-Control-Allow-Headers": self.headers.get(
+                    "Access-Control-Request-Headers", "Content-Type, Authorization"
+                ),
+                "Access-Control-Max-Age": "600",
             },
         )
 
