@@ -24,7 +24,7 @@ from app.jobs.tasks import (
     startup,
     sweep_jobs,
 )
-from app.logging import configure_logging
+from app.logging import configure_logging, quiet_routine_cron
 
 __all__ = ["build_settings", "settings"]
 
@@ -65,4 +65,5 @@ try:
 except ConfigError as error:
     raise SystemExit(f"configuration error: {error}") from None
 configure_logging(_app_settings.log_level)
+quiet_routine_cron()
 settings = build_settings(_app_settings)

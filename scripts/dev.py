@@ -38,6 +38,7 @@ from devstack import (
     stop_process,
     wait_for_http,
 )
+from seed import seed
 
 STATE_DIR = REPO_ROOT / ".devdata"
 ISSUER_KEY_FILE = STATE_DIR / "issuer-key.json"
@@ -62,6 +63,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--issuer-port", type=int, default=8081, help="(next free if taken)")
     parser.add_argument("--no-reload", action="store_true", help="no auto-reload of the API")
     parser.add_argument("--no-worker", action="store_true", help="do not start the SAQ worker")
+    parser.add_argument(
+        "--seed", action="store_true", help="load sample children and projects (scripts/seed)"
+    )
     parser.add_argument(
         "--env-file",
         type=Path,
@@ -217,6 +221,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         else:
             worker_command = [sys.executable, "-m", "saq", "app.worker.settings", "-v"]
             children["worker"] = stack.enter_context(_child("worker", worker_command, env))
+        if args.seed:
+            seed(api, issuer.issuer, out=sys.stderr)
         write_env_file(args.env_file, env)
         stack.callback(args.env_file.unlink, missing_ok=True)
         banner = _banner(api, issuer, services, "worker" in children, args.env_file)
