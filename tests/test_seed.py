@@ -3,50 +3,24 @@ projects for the four dev users, loaded through the API, twice without duplicate
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import devstack
 import httpx
 import pytest
 from seed import SAMPLES, seed
 
-from tests.support.processes import REPO_ROOT, running_api
+from tests.support.databases import private_database
+from tests.support.processes import running_api
 
 pytestmark = pytest.mark.slow
 
 
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(devstack.asyncpg_dsn(os.environ["TEST_BASE_DATABASE_URL"]))
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def api() -> Iterator[str]:
-    name = f"seed_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = devstack.with_database(os.environ["TEST_BASE_DATABASE_URL"], name)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=REPO_ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            check=True,
-            capture_output=True,
-        )
-        with running_api({"DATABASE_URL": url}) as base_url:
-            yield base_url
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with private_database("seed") as url, running_api({"DATABASE_URL": url}) as base_url:
+        yield base_url
 
 
 def _get(api: str, issuer: devstack.IssuerInfo, user: str, path: str) -> object:
