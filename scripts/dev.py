@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -43,6 +44,9 @@ from seed import seed
 STATE_DIR = REPO_ROOT / ".devdata"
 ISSUER_KEY_FILE = STATE_DIR / "issuer-key.json"
 ENV_FILE = STATE_DIR / "dev.env"
+SPA_DIR = REPO_ROOT / "tests" / "e2e" / "spa"
+# The default CORS origin and the issuer's default redirect: no setting to change.
+SPA_URL = "http://localhost:5173"
 # What a second terminal needs to reach this stack (app/config.py reads the file).
 SHARED_SETTINGS = (
     "DATABASE_URL",
@@ -67,6 +71,11 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         "--seed", action="store_true", help="load sample children and projects (scripts/seed)"
     )
     parser.add_argument(
+        "--spa",
+        action="store_true",
+        help=f"serve the example SPA (tests/e2e/spa) on {SPA_URL} (needs Node.js and npm)",
+    )
+    parser.add_argument(
         "--env-file",
         type=Path,
         default=ENV_FILE,
@@ -76,8 +85,10 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def _child(name: str, command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = spawn(command, env=env)
+def _child(
+    name: str, command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = spawn(command, env=env, cwd=cwd)
     log(f"{name} started (pid {process.pid})")
     try:
         yield process
@@ -95,6 +106,29 @@ def _migrate(env: dict[str, str]) -> None:
         [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, cwd=REPO_ROOT, check=True
     )
     log(f"migrations applied in {time.monotonic() - started:.1f} s")
+
+
+def _prepare_spa(api: str) -> None:
+    """npm packages (when package-lock.json changed) and the client types from this API."""
+    stamp = SPA_DIR / "node_modules" / ".lock-checksum"
+    checksum = hashlib.sha256((SPA_DIR / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text().strip() != checksum:
+        log("SPA: npm ci (once)")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SPA_DIR, check=True)
+        stamp.write_text(checksum)
+    subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "openapi-typescript",
+            f"{api}/openapi.json",
+            "-o",
+            "src/schema.d.ts",
+        ],
+        cwd=SPA_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
@@ -219,13 +253,21 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         elif not worker_module.exists():
             log("app/worker.py does not exist yet: no worker started")
         else:
-            worker_command = [sys.executable, "-m", "saq", "app.worker.settings", "-v"]
+            # No `-v`: the worker logs through app/logging.py at LOG_LEVEL like the API.
+            worker_command = [sys.executable, "-m", "saq", "app.worker.settings"]
             children["worker"] = stack.enter_context(_child("worker", worker_command, env))
         if args.seed:
             seed(api, issuer.issuer, out=sys.stderr)
+        if args.spa:
+            _prepare_spa(api)
+            spa_env = {**env, "VITE_API_URL": api, "VITE_OIDC_AUTHORITY": issuer.issuer}
+            spa_command = ["npx", "--no-install", "vite", "--port", "5173", "--strictPort"]
+            children["SPA"] = stack.enter_context(_child("SPA", spa_command, spa_env, SPA_DIR))
         write_env_file(args.env_file, env)
         stack.callback(args.env_file.unlink, missing_ok=True)
         banner = _banner(api, issuer, services, "worker" in children, args.env_file)
+        if "SPA" in children:
+            banner = banner.replace("\n  Issuer ", f"\n  SPA           {SPA_URL}\n  Issuer ", 1)
         print(banner, flush=True)
     if children:
         _watch(children)
