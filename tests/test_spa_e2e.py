@@ -30,7 +30,7 @@ from tests.support.browser import (
     screenshot_dir,
 )
 from tests.support.databases import private_database
-from tests.support.live import running_stack
+from tests.support.processes import forget_saq_queue, running_api, running_worker
 
 pytestmark = pytest.mark.slow
 SPA_DIR = E2E_DIR / "spa"
@@ -73,27 +73,38 @@ def chromium() -> str:
 def stack(chromium: str) -> Iterator[Stack]:
     spa_port = devstack.free_port()
     spa = f"http://127.0.0.1:{spa_port}"
+    queue = f"spa-{uuid.uuid4().hex[:12]}"
     with (
         devstack.dev_issuer(redirect_uris=[f"{spa}/*"]) as issuer,
         private_database("spa") as database_url,
-        running_stack({**issuer.env(), "DATABASE_URL": database_url, "CORS_ORIGINS": spa}) as api,
     ):
-        # The typed client from this API's document, type-checked, then built.
-        _npx("openapi-typescript", f"{api}/openapi.json", "-o", "src/schema.d.ts")
-        _npx("tsc", "--noEmit")
-        _npx(
-            "vite",
-            "build",
-            env={"VITE_API_URL": api, "VITE_OIDC_AUTHORITY": issuer.issuer},
-        )
-        command = ["npx", "--no-install", "vite", "preview", "--host", "127.0.0.1"]
-        command += ["--port", str(spa_port), "--strictPort"]
-        server = devstack.spawn(command, cwd=SPA_DIR, stdout=subprocess.DEVNULL)
+        env = {
+            **issuer.env(),
+            "DATABASE_URL": database_url,
+            "CORS_ORIGINS": spa,
+            "SAQ_QUEUE": queue,
+        }
         try:
-            devstack.wait_for_http(spa, timeout=30, process=server)
-            yield Stack(spa=spa, api=api, issuer=issuer.issuer)
+            # A worker of its own, ready (liveness key written) before any job is sent.
+            with running_worker(env, timeout=60), running_api(env) as api:
+                yield from _serve_spa(spa, spa_port, api, issuer.issuer)
         finally:
-            devstack.stop_process(server, "vite preview")
+            forget_saq_queue(os.environ["REDIS_URL"], queue)
+
+
+def _serve_spa(spa: str, spa_port: int, api: str, issuer: str) -> Iterator[Stack]:
+    # The typed client from this API's document, type-checked, then built.
+    _npx("openapi-typescript", f"{api}/openapi.json", "-o", "src/schema.d.ts")
+    _npx("tsc", "--noEmit")
+    _npx("vite", "build", env={"VITE_API_URL": api, "VITE_OIDC_AUTHORITY": issuer})
+    command = ["npx", "--no-install", "vite", "preview", "--host", "127.0.0.1"]
+    command += ["--port", str(spa_port), "--strictPort"]
+    server = devstack.spawn(command, cwd=SPA_DIR, stdout=subprocess.DEVNULL)
+    try:
+        devstack.wait_for_http(spa, timeout=30, process=server)
+        yield Stack(spa=spa, api=api, issuer=issuer)
+    finally:
+        devstack.stop_process(server, "vite preview")
 
 
 def test_the_spa_as_alice_then_bob(chromium: str, stack: Stack) -> None:
