@@ -209,7 +209,15 @@ class OfflineScalarRenderPlugin(ScalarRenderPlugin):
                 },
             },
         }
-        script = f"Scalar.createApiReference('#scalar', {json.dumps(options)});"
+        # The sign-in comes back to this very page (allowed by the issuer under /docs/),
+        # wherever the API is served: only the browser knows that address.
+        script = (
+            f"const options = {json.dumps(options)};"
+            f"options.authentication.securitySchemes[{json.dumps(OAUTH_SCHEME)}]"
+            ".flows.authorizationCode['x-scalar-redirect-uri'] ="
+            " location.origin + location.pathname;"
+            "Scalar.createApiReference('#scalar', options);"
+        )
         return _page(
             openapi_schema["info"]["title"],
             self.favicon + self.style,

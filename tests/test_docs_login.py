@@ -3,7 +3,8 @@
 Headless Chromium (Debian's package, driven by playwright-core from tests/e2e) opens
 /docs on a live API, clicks Authorize, signs in as alice on the dev issuer's login form
 in the popup, runs "Try it out" on GET /v1/me and must see a 200 with alice's profile,
-also after a reload (the sign-in is kept). Screenshots go to .devdata/screenshots/docs-login/.
+also after a reload (the sign-in is kept); Scalar's auth panel signs in the same way.
+Screenshots go to .devdata/screenshots/docs-login*/.
 """
 
 from __future__ import annotations
@@ -77,3 +78,23 @@ def test_swagger_authorize_signs_in_with_pkce_and_try_it_out_works(
     assert result["body"]["username"] == "alice"
     assert result["body"]["tenant_id"] == "acme"
     assert result["statusAfterReload"] == "200"
+
+
+def test_scalar_signs_in_with_pkce(chromium: str, docs_stack: str) -> None:
+    shots = screenshot_dir("docs-login-scalar")
+    result = run_node_script(
+        "scalar-login.mjs",
+        {
+            "docs": f"{docs_stack}/docs/scalar",
+            "username": "alice",
+            "password": "alice",
+            "shots": str(shots),
+        },
+        chromium,
+    )
+    assert "error" not in result, result.get("error")
+    assert result["panel"] is True, "Scalar's auth panel does not name the client app-spa"
+    assert "code_challenge_method=S256" in result["loginUrl"]
+    assert "client_id=app-spa" in result["loginUrl"]
+    assert result["claims"]["preferred_username"] == "alice"
+    assert result["claims"]["azp"] == "app-spa"

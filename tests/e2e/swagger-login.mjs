@@ -28,8 +28,10 @@ try {
   result.loginUrl = popup.url();
   await popup.waitForSelector("#username");
   await popup.screenshot({ path: `${shots}/issuer-login.png` });
+  // Listen before signing in: the popup may close as soon as the form is sent.
+  const closed = popup.waitForEvent("close", { timeout: 30000 });
   await signIn(popup, username, password);
-  await popup.waitForEvent("close", { timeout: 20000 });
+  await closed;
   step("signed in; popup closed");
 
   await page.locator(".modal-ux button", { hasText: "Logout" }).waitFor({ timeout: 20000 });
