@@ -156,6 +156,12 @@ class WorkerSettings(DatabaseSettings):
         15, ge=1, validation_alias=_env("WORKER_LIVENESS_TTL_SECONDS")
     )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # Fail fast when PostgreSQL stops answering (a frozen host, a silent network path): a
+    # statement that gets no answer within this many seconds is abandoned (and cancelled
+    # on the server), and the request answers 503. The API's statements take milliseconds.
+    db_statement_timeout_s: float = Field(
+        3.0, gt=0, validation_alias=_env("DB_STATEMENT_TIMEOUT_SECONDS")
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -201,6 +207,14 @@ class Settings(WorkerSettings):
         3.0, gt=0, validation_alias=_env("KEYCLOAK_JWKS_FETCH_TIMEOUT_SECONDS")
     )
     token_cache_size: int = Field(10_000, ge=0, validation_alias=_env("TOKEN_CACHE_SIZE"))
+    # Request bodies (app/http_input.py). The largest valid body is a project with a
+    # 200-character name and a 2,000-character description: ~2.3 KB typed plainly, at most
+    # ~27 KB if every character is sent as a JSON \u escape. 64 KiB admits every valid
+    # body however it is written; anything larger is refused (413) before it is decoded.
+    # The edge's client_max_body_size matches it.
+    max_request_body_bytes: int = Field(
+        65_536, ge=1024, validation_alias=_env("MAX_REQUEST_BODY_BYTES")
+    )
 
     @field_validator("keycloak_issuer")
     @classmethod
