@@ -4,6 +4,12 @@ Swagger UI's files come from the `swagger-ui-bundle-v2` wheel, Redoc's and Scala
 `star-openapi-redoc` / `star-openapi-scalar` wheels; the app serves them itself, so `/docs`,
 `/docs/redoc` and `/docs/scalar` work with no internet access. Operation ids are short
 camelCase names taken from the handler, which is what generated TypeScript clients expose.
+
+Swagger UI's and Scalar's "Authorize" sign a person in through the token issuer
+(Keycloak, or scripts/dev_issuer.py) with the authorization code flow and PKCE, as the
+public client KEYCLOAK_SPA_CLIENT_ID: the document carries an `oauth2` security scheme
+with the issuer's endpoints beside the plain bearer one, and the pages keep the token
+across a reload.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    OAuthFlow,
+    OAuthFlows,
     OpenAPI,
     OpenAPIHeader,
     OpenAPIMediaType,
@@ -27,6 +35,7 @@ from litestar.openapi.spec import (
     Operation,
     Reference,
     Schema,
+    SecurityScheme,
 )
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -34,6 +43,7 @@ from litestar.types import Method
 from swagger_ui_bundle import swagger_ui_path
 
 from app.auth.plugin import BEARER_SCHEME
+from app.config import Settings
 from app.http_input import refuse_control_characters_in_path
 
 __all__ = [
@@ -48,22 +58,54 @@ DOCS_PATH = "/docs"
 SWAGGER_ASSETS = f"{DOCS_PATH}/assets/swagger-ui"
 REDOC_ASSETS = f"{DOCS_PATH}/assets/redoc"
 SCALAR_ASSETS = f"{DOCS_PATH}/assets/scalar"
+SWAGGER_REDIRECT = f"{SWAGGER_ASSETS}/oauth2-redirect.html"
 API_PREFIX = "/v1/"
+# The sign-in scheme of the docs pages, beside the plain bearer token.
+OAUTH_SCHEME = "KeycloakLogin"
+OAUTH_SCOPES = {"openid": "sign in", "profile": "name and user name", "email": "e-mail address"}
 
 _FAVICON = f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>"
 
 
 class OfflineSwaggerRenderPlugin(SwaggerRenderPlugin):
-    """Swagger UI served from the packaged assets instead of a CDN."""
+    """Swagger UI served from the packaged assets instead of a CDN, signing in with PKCE."""
 
-    def __init__(self) -> None:
+    def __init__(self, spa_client_id: str) -> None:
         super().__init__(
             js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
             css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
             standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+            init_oauth={
+                "clientId": spa_client_id,
+                "usePkceWithAuthorizationCodeGrant": True,
+                "scopes": " ".join(OAUTH_SCOPES),
+            },
             path="/",
             favicon=_FAVICON,
         )
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        # Litestar's page has no persistAuthorization; the redirect page is the one packaged
+        # with this Swagger UI version, on this origin (allowed by the issuer under /docs/).
+        options = (
+            f"spec: {self.render_json(request, openapi_schema).decode()},"
+            "dom_id: '#swagger-ui', deepLinking: true, persistAuthorization: true,"
+            f"oauth2RedirectUrl: location.origin + {json.dumps(SWAGGER_REDIRECT)},"
+            "presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],"
+            "layout: 'BaseLayout'"
+        )
+        script = (
+            f"const ui = SwaggerUIBundle({{{options}}});"
+            f"ui.initOAuth({json.dumps(self.init_oauth)});"
+        )
+        head = f"{self.favicon}<link rel='stylesheet' href={json.dumps(self.css_url)}>{self.style}"
+        body = (
+            "<div id='swagger-ui'></div>"
+            f"<script src={json.dumps(self.js_url)}></script>"
+            f"<script src={json.dumps(self.standalone_preset_js_url)}></script>"
+            f"<script>{script}</script>"
+        )
+        return _page(openapi_schema["info"]["title"], head, body)
 
     def receive_router(self, router: Router) -> None:
         router.register(
@@ -134,12 +176,13 @@ class OfflineRedocRenderPlugin(RedocRenderPlugin):
 class OfflineScalarRenderPlugin(ScalarRenderPlugin):
     """Scalar from the packaged standalone bundle, without its web fonts or CDN stylesheet."""
 
-    def __init__(self) -> None:
+    def __init__(self, spa_client_id: str) -> None:
         super().__init__(
             js_url=f"{SCALAR_ASSETS}/js/scalar.standalone.js",
             path="/scalar",
             favicon=_FAVICON,
         )
+        self.spa_client_id = spa_client_id
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         options = {
@@ -151,8 +194,33 @@ class OfflineScalarRenderPlugin(ScalarRenderPlugin):
             "agent": {"disabled": True},
             "hideClientButton": True,
             "showDeveloperTools": "never",
+            # Its auth panel signs in with the same public client and PKCE, and keeps
+            # the token in the browser across reloads.
+            "persistAuth": True,
+            "authentication": {
+                "preferredSecurityScheme": OAUTH_SCHEME,
+                "securitySchemes": {
+                    OAUTH_SCHEME: {
+                        "flows": {
+                            "authorizationCode": {
+                                "x-scalar-client-id": self.spa_client_id,
+                                "x-usePkce": "SHA-256",
+                                "selectedScopes": list(OAUTH_SCOPES),
+                            }
+                        }
+                    }
+                },
+            },
         }
-        script = f"Scalar.createApiReference('#scalar', {json.dumps(options)});"
+        # The sign-in comes back to this very page (allowed by the issuer under /docs/),
+        # wherever the API is served: only the browser knows that address.
+        script = (
+            f"const options = {json.dumps(options)};"
+            f"options.authentication.securitySchemes[{json.dumps(OAUTH_SCHEME)}]"
+            ".flows.authorizationCode['x-scalar-redirect-uri'] ="
+            " location.origin + location.pathname;"
+            "Scalar.createApiReference('#scalar', options);"
+        )
         return _page(
             openapi_schema["info"]["title"],
             self.favicon + self.style,
@@ -331,7 +399,30 @@ def finished_response_is(schema: type[Any]) -> dict[int, ResponseSpec]:
     }
 
 
-def build_openapi_config(components: Components) -> OpenAPIConfig:
+def sign_in_scheme(settings: Settings) -> SecurityScheme:
+    """The issuer's authorization code flow (PKCE is the client's part: the docs pages)."""
+    endpoints = f"{settings.keycloak_issuer}/protocol/openid-connect"
+    return SecurityScheme(
+        type="oauth2",
+        description=(
+            "Sign in through the token issuer (authorization code with PKCE) as the public "
+            f"client `{settings.keycloak_spa_client_id}`; leave the client secret empty."
+        ),
+        flows=OAuthFlows(
+            authorization_code=OAuthFlow(
+                authorization_url=f"{endpoints}/auth",
+                token_url=f"{endpoints}/token",
+                refresh_url=f"{endpoints}/token",
+                scopes=dict(OAUTH_SCOPES),
+            )
+        ),
+    )
+
+
+def build_openapi_config(components: Components, settings: Settings) -> OpenAPIConfig:
+    schemes = dict(components.security_schemes or {})
+    schemes[OAUTH_SCHEME] = sign_in_scheme(settings)
+    components.security_schemes = schemes
     return OpenAPIConfig(
         title="Litestar SPA backend",
         version="1.0.0",
@@ -349,12 +440,13 @@ def build_openapi_config(components: Components) -> OpenAPIConfig:
             include_in_schema=False,
         ),
         render_plugins=[
-            OfflineSwaggerRenderPlugin(),
+            OfflineSwaggerRenderPlugin(settings.keycloak_spa_client_id),
             OfflineRedocRenderPlugin(),
-            OfflineScalarRenderPlugin(),
+            OfflineScalarRenderPlugin(settings.keycloak_spa_client_id),
         ],
         components=components,
-        security=[{BEARER_SCHEME: []}],
+        # Either a token pasted by hand or one from signing in through the issuer.
+        security=[{BEARER_SCHEME: []}, {OAUTH_SCHEME: list(OAUTH_SCOPES)}],
         operation_id_creator=operation_id,
         use_handler_docstrings=True,
     )

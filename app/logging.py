@@ -245,3 +245,24 @@ def _reset_writer_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_writer_after_fork)
+
+
+class RoutineCronFilter(logging.Filter):
+    """Drops SAQ's INFO lines about cron jobs (enqueued, scheduled, processing, finished).
+
+    The worker's sweep runs every few seconds; its own logger speaks when it corrects
+    something, so SAQ's four lines per run were noise. Lines about other jobs, and any
+    warning or error about a cron job, still pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        return ":cron:" not in record.getMessage() and "key: cron:" not in record.getMessage()
+
+
+def quiet_routine_cron() -> None:
+    """Attach RoutineCronFilter to SAQ's logger (the worker calls this at start)."""
+    saq_logger = logging.getLogger("saq")
+    if not any(isinstance(f, RoutineCronFilter) for f in saq_logger.filters):
+        saq_logger.addFilter(RoutineCronFilter())

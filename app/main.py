@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Bodies are bounded before they are decoded (app/http_input.py).
         request_class=BoundedRequest,
         request_max_body_size=settings.max_request_body_bytes,
-        openapi_config=build_openapi_config(auth.openapi_components()),
+        openapi_config=build_openapi_config(auth.openapi_components(), settings),
         on_startup=[mark_legacy_aliases, document_error_responses, freeze_startup_objects],
         # Logging is configured above, as JSON; Litestar's own setup would replace it.
         logging_config=None,

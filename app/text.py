@@ -1,4 +1,4 @@
-"""Rules for text a person typed (API.md, "Children"), enforced once for every such field.
+"""Rules for text a person typed (README, "API reference"), enforced once for every such field.
 
 - Stored in Unicode NFC, so "Café" typed with a composed é and with e + combining accent
   is one name (and one search term), not two that look the same.

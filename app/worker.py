@@ -12,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from saq import CronJob
 
-from app.config import ConfigError, Settings, get_settings
+from app.config import ConfigError, WorkerSettings, get_worker_settings
 from app.jobs.tasks import (
     WorkerQueue,
     after_process,
@@ -24,12 +24,12 @@ from app.jobs.tasks import (
     startup,
     sweep_jobs,
 )
-from app.logging import configure_logging
+from app.logging import configure_logging, quiet_routine_cron
 
 __all__ = ["build_settings", "settings"]
 
 
-def build_settings(app_settings: Settings) -> dict[str, Any]:
+def build_settings(app_settings: WorkerSettings) -> dict[str, Any]:
     # No socket timeout: workers block on the queue for as long as it is empty.
     redis = Redis.from_url(
         app_settings.redis_url,
@@ -60,8 +60,10 @@ def build_settings(app_settings: Settings) -> dict[str, Any]:
 
 
 try:
-    _app_settings = get_settings()
+    # Only what the worker uses: no Keycloak settings are asked for.
+    _app_settings = get_worker_settings()
 except ConfigError as error:
     raise SystemExit(f"configuration error: {error}") from None
 configure_logging(_app_settings.log_level)
+quiet_routine_cron()
 settings = build_settings(_app_settings)

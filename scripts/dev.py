@@ -4,18 +4,24 @@ Starts, in order: PostgreSQL and Redis (from DATABASE_URL / REDIS_URL when set, 
 embedded servers with data under .devdata/), `alembic upgrade head`, the development
 token issuer (keys kept in .devdata/issuer-key.json so tokens survive a restart), the API
 (uvicorn with reload) and the SAQ worker. Ctrl-C or SIGTERM stops them in reverse order.
+
+The running stack's settings go to .devdata/dev.env (git-ignored, removed on stop), so a
+second terminal can run `uvicorn app.main:app`, `saq app.worker.settings` or
+`alembic upgrade head` against the same services: `export ENV_FILE=.devdata/dev.env`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from devstack import (
@@ -23,6 +29,7 @@ from devstack import (
     IssuerInfo,
     ServiceUrls,
     backing_services,
+    browser_redirect_uris,
     dev_issuer,
     log,
     preferred_port,
@@ -32,9 +39,25 @@ from devstack import (
     stop_process,
     wait_for_http,
 )
+from seed import seed
 
 STATE_DIR = REPO_ROOT / ".devdata"
 ISSUER_KEY_FILE = STATE_DIR / "issuer-key.json"
+ENV_FILE = STATE_DIR / "dev.env"
+SPA_DIR = REPO_ROOT / "tests" / "e2e" / "spa"
+# The default CORS origin and the issuer's default redirect: no setting to change.
+SPA_URL = "http://localhost:5173"
+# What a second terminal needs to reach this stack (app/config.py reads the file).
+SHARED_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "KEYCLOAK_ISSUER",
+    "KEYCLOAK_AUDIENCE",
+    "KEYCLOAK_JWKS_URL",
+    "KEYCLOAK_SPA_CLIENT_ID",
+    "CORS_ORIGINS",
+    "SAQ_QUEUE",
+)
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,12 +67,28 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--issuer-port", type=int, default=8081, help="(next free if taken)")
     parser.add_argument("--no-reload", action="store_true", help="no auto-reload of the API")
     parser.add_argument("--no-worker", action="store_true", help="do not start the SAQ worker")
+    parser.add_argument(
+        "--seed", action="store_true", help="load sample children and projects (scripts/seed)"
+    )
+    parser.add_argument(
+        "--spa",
+        action="store_true",
+        help=f"serve the example SPA (tests/e2e/spa) on {SPA_URL} (needs Node.js and npm)",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=ENV_FILE,
+        help="where to write the stack's settings for a second terminal (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
 @contextlib.contextmanager
-def _child(name: str, command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = spawn(command, env=env)
+def _child(
+    name: str, command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = spawn(command, env=env, cwd=cwd)
     log(f"{name} started (pid {process.pid})")
     try:
         yield process
@@ -69,7 +108,58 @@ def _migrate(env: dict[str, str]) -> None:
     log(f"migrations applied in {time.monotonic() - started:.1f} s")
 
 
-def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -> str:
+def _prepare_spa(api: str) -> None:
+    """npm packages (when package-lock.json changed) and the client types from this API."""
+    stamp = SPA_DIR / "node_modules" / ".lock-checksum"
+    checksum = hashlib.sha256((SPA_DIR / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text().strip() != checksum:
+        log("SPA: npm ci (once)")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SPA_DIR, check=True)
+        stamp.write_text(checksum)
+    subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "openapi-typescript",
+            f"{api}/openapi.json",
+            "-o",
+            "src/schema.d.ts",
+        ],
+        cwd=SPA_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """The settings a second terminal needs, as a dotenv file only the owner can read."""
+    lines = ["# Written by scripts/dev for the stack it runs; removed when it stops."]
+    for name in SHARED_SETTINGS:
+        if env.get(name):
+            # Single quotes: shell `source` and dotenv readers both take them literally.
+            lines.append(f"{name}='{env[name]}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    temporary.replace(path)
+
+
+def _second_terminal(env_file: Path, api_port: int) -> list[str]:
+    shown = env_file.relative_to(REPO_ROOT) if env_file.is_relative_to(REPO_ROOT) else env_file
+    return [
+        f"  A second terminal (same services; settings in {shown}):",
+        f"    cd {REPO_ROOT} && . .venv/bin/activate && export ENV_FILE={shown}",
+        "    alembic upgrade head",
+        "    saq app.worker.settings",
+        f"    uvicorn app.main:app --port {api_port + 1}",
+    ]
+
+
+def _banner(
+    api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool, env_file: Path
+) -> str:
     users = issuer.users()
     width = max(len(user["username"]) for user in users)
     user_lines = []
@@ -100,6 +190,8 @@ def _banner(api: str, issuer: IssuerInfo, services: ServiceUrls, worker: bool) -
             "  Try:",
             f'    curl -H "Authorization: Bearer $({token_cmd})" {api}/v1/me',
             "",
+            *_second_terminal(env_file, urlsplit(api).port or 8000),
+            "",
             "  Ctrl-C stops everything.",
             "",
         ]
@@ -128,9 +220,18 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env = {**os.environ, **services.env(), "PYTHONUNBUFFERED": "1"}
     _migrate(env)
 
+    # The API's port is chosen first: the issuer lets the docs on it sign in.
+    port = preferred_port(args.port, args.host)
+    api = f"http://{args.host}:{port}"
+    cors_origins = env.get("CORS_ORIGINS") or "http://localhost:5173"
     stack.callback(log, "dev issuer stopped")
     issuer = stack.enter_context(
-        dev_issuer(port=preferred_port(args.issuer_port), key_file=ISSUER_KEY_FILE, quiet=False)
+        dev_issuer(
+            port=preferred_port(args.issuer_port),
+            key_file=ISSUER_KEY_FILE,
+            quiet=False,
+            redirect_uris=browser_redirect_uris(cors_origins, api),
+        )
     )
     log(f"dev issuer started (pid {issuer.pid}) at {issuer.issuer}")
     env.update(issuer.env())
@@ -139,13 +240,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     if not (REPO_ROOT / "app" / "main.py").exists():
         log("app/main.py does not exist yet: running the backing services and issuer only")
     else:
-        port = preferred_port(args.port, args.host)
         api_command = [sys.executable, "-m", "uvicorn", "app.main:app"]
         api_command += ["--host", args.host, "--port", str(port)]
         if not args.no_reload:
             api_command += ["--reload", "--reload-dir", "app"]
         children["API"] = stack.enter_context(_child("API", api_command, env))
-        api = f"http://{args.host}:{port}"
         wait_for_http(f"{api}/health", timeout=60, process=children["API"])
 
         worker_module = REPO_ROOT / "app" / "worker.py"
@@ -154,9 +253,22 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         elif not worker_module.exists():
             log("app/worker.py does not exist yet: no worker started")
         else:
-            worker_command = [sys.executable, "-m", "saq", "app.worker.settings", "-v"]
+            # No `-v`: the worker logs through app/logging.py at LOG_LEVEL like the API.
+            worker_command = [sys.executable, "-m", "saq", "app.worker.settings"]
             children["worker"] = stack.enter_context(_child("worker", worker_command, env))
-        print(_banner(api, issuer, services, "worker" in children), flush=True)
+        if args.seed:
+            seed(api, issuer.issuer, out=sys.stderr)
+        if args.spa:
+            _prepare_spa(api)
+            spa_env = {**env, "VITE_API_URL": api, "VITE_OIDC_AUTHORITY": issuer.issuer}
+            spa_command = ["npx", "--no-install", "vite", "--port", "5173", "--strictPort"]
+            children["SPA"] = stack.enter_context(_child("SPA", spa_command, spa_env, SPA_DIR))
+        write_env_file(args.env_file, env)
+        stack.callback(args.env_file.unlink, missing_ok=True)
+        banner = _banner(api, issuer, services, "worker" in children, args.env_file)
+        if "SPA" in children:
+            banner = banner.replace("\n  Issuer ", f"\n  SPA           {SPA_URL}\n  Issuer ", 1)
+        print(banner, flush=True)
     if children:
         _watch(children)
     else:

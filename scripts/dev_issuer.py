@@ -18,9 +18,21 @@ Keycloak-shaped endpoints (``{issuer}`` = ``{base_url}/realms/{realm}``):
 
 - ``GET  {issuer}/.well-known/openid-configuration``
 - ``GET  {issuer}/protocol/openid-connect/certs`` - the JWKS, every published key
-- ``POST {issuer}/protocol/openid-connect/token`` - form
-  ``grant_type=password&username=alice&password=alice&client_id=app-spa``;
-  a dev user's password is its username; anything else is ``401 invalid_grant``.
+- ``GET  {issuer}/protocol/openid-connect/auth`` - the browser sign-in of a public client
+  (``app-spa``, or ``--client-id``): authorization code flow with PKCE ``S256``, which is
+  required. Shows a login form (a dev user's password is its username) and redirects to
+  ``redirect_uri?code=...&state=...``. ``redirect_uri`` must match a ``--redirect-uri``
+  pattern (Keycloak's rule: exact, or a prefix ending in ``*``). A signed-in browser keeps
+  an SSO cookie, so a second sign-in skips the form until logout (``prompt=login`` forces
+  it, ``prompt=none`` never shows it).
+- ``POST {issuer}/protocol/openid-connect/token`` - grants ``authorization_code`` (with
+  ``code_verifier``; a code works once, for 60 s), ``refresh_token`` and, for curl,
+  ``password`` (``grant_type=password&username=alice&password=alice&client_id=app-spa``;
+  a wrong password is ``401 invalid_grant``).
+- ``GET|POST {issuer}/protocol/openid-connect/logout`` - ends the SSO session
+  (``id_token_hint``, ``post_logout_redirect_uri``, ``state``; or a POSTed
+  ``refresh_token``), then redirects or shows a page.
+- ``GET  {issuer}/protocol/openid-connect/userinfo`` - the signed-in user's claims.
 
 Dev users: alice (realm roles user+admin, tenant acme), bob (user, acme),
 carol (user, globex), dave (user, no tenant claim).
@@ -45,6 +57,9 @@ program exists only for development):
 - ``POST /dev/jwks-fault`` - JSON ``{"status": 503, "delay_ms": 0}`` makes the JWKS
   endpoint answer that status and/or wait that long; ``{"status": null}`` restores it.
 - ``GET  /dev/stats`` - ``{"jwks_requests": N, "tokens_issued": M}``.
+- ``GET  /dev/clients`` - the public client as Keycloak's realm export describes one
+  (``clientId``, ``redirectUris``, ``webOrigins``, PKCE attribute), to compare with
+  ``scripts/keycloak/realm-app.json``.
 """
 
 from __future__ import annotations
@@ -53,8 +68,11 @@ import argparse
 import base64
 import hashlib
 import hmac
+import html
 import json
 import os
+import re
+import secrets
 import sys
 import threading
 import time
@@ -64,12 +82,22 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 DEFAULT_TTL_SECONDS = 3600
+# Browser sign-in: a code lives 60 s (as in Keycloak); a refresh token and the SSO session
+# as long as the realm file's maximum session (10 h).
+CODE_TTL_SECONDS = 60
+SESSION_TTL_SECONDS = 36_000
+SSO_COOKIE = "DEV_ISSUER_SESSION"
+DEFAULT_REDIRECT_URIS = ("http://localhost:5173/*",)
+# RFC 7636: a verifier is 43-128 unreserved characters; an S256 challenge is 43 base64url.
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 CLIENT_ID = "app-spa"
 SCOPE = "openid profile email"
 # Keycloak puts these on every account; keeping them makes client-role parsing realistic.
@@ -194,6 +222,9 @@ class KeyRing:
     def current(self) -> SigningKey:
         return self._keys[-1]
 
+    def all(self) -> list[SigningKey]:
+        return list(self._keys)
+
     def rotate(self) -> SigningKey:
         self._keys.append(SigningKey.generate())
         self._save()
@@ -226,10 +257,67 @@ class BadRequest(Exception):
     """A /dev request the issuer cannot honour; the message goes back to the caller."""
 
 
+class OAuthError(Exception):
+    """An OAuth error answer: `error` code, a description, and the HTTP status."""
+
+    def __init__(self, error: str, description: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+def pkce_s256(verifier: str) -> str:
+    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+def redirect_allowed(uri: str, patterns: tuple[str, ...]) -> bool:
+    """Keycloak's matching: a pattern is an exact URI or a prefix ending in `*`."""
+    if not uri or "#" in uri:
+        return False
+    return any(
+        uri.startswith(pattern[:-1]) if pattern.endswith("*") else uri == pattern
+        for pattern in patterns
+    )
+
+
+@dataclass(frozen=True)
+class AuthCode:
+    username: str
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    nonce: str | None
+    session_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    session_id: str
+    client_id: str
+    expires_at: float
+
+
+@dataclass
+class SsoSession:
+    username: str
+    started: int
+    expires_at: float
+
+
 class Issuer:
     """Realm state shared by all request threads."""
 
-    def __init__(self, base_url: str, realm: str, audience: str, key_file: Path | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        realm: str,
+        audience: str,
+        key_file: Path | None,
+        client_id: str = CLIENT_ID,
+        redirect_uris: tuple[str, ...] = DEFAULT_REDIRECT_URIS,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.realm = realm
         self.audience = audience
@@ -241,6 +329,12 @@ class Issuer:
         self.tokens_issued = 0
         self.jwks_fault_status: int | None = None
         self.jwks_delay_seconds = 0.0
+        self.client_id = client_id
+        self.redirect_uris = redirect_uris
+        self.codes: dict[str, AuthCode] = {}
+        self.refresh_grants: dict[str, RefreshGrant] = {}
+        self.sessions: dict[str, SsoSession] = {}
+        self.token_ttl = DEFAULT_TTL_SECONDS
 
     @property
     def info(self) -> dict[str, str]:
@@ -253,18 +347,201 @@ class Issuer:
             "realm": self.realm,
         }
 
+    def endpoint(self, name: str) -> str:
+        return f"{self.issuer}/protocol/openid-connect/{name}"
+
     def openid_configuration(self) -> dict[str, Any]:
         return {
             "issuer": self.issuer,
-            "jwks_uri": self.info["jwks_url"],
+            "authorization_endpoint": self.endpoint("auth"),
             "token_endpoint": self.info["token_url"],
-            "grant_types_supported": ["password"],
-            "response_types_supported": ["token"],
+            "userinfo_endpoint": self.endpoint("userinfo"),
+            "end_session_endpoint": self.endpoint("logout"),
+            "jwks_uri": self.info["jwks_url"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "password"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment"],
+            "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": SCOPE.split(),
+            "claims_parameter_supported": False,
         }
+
+    def client_description(self) -> dict[str, Any]:
+        """The public client, in the shape of a Keycloak realm export."""
+        origins = sorted({_origin(p.rstrip("*")) for p in self.redirect_uris})
+        return {
+            "clientId": self.client_id,
+            "publicClient": True,
+            "standardFlowEnabled": True,
+            "implicitFlowEnabled": False,
+            "directAccessGrantsEnabled": True,
+            "redirectUris": list(self.redirect_uris),
+            "webOrigins": origins,
+            "attributes": {
+                "pkce.code.challenge.method": "S256",
+                "post.logout.redirect.uris": "##".join(self.redirect_uris),
+            },
+        }
+
+    # --- browser sign-in: sessions, codes, refresh tokens -----------------------------
+    def start_session(self, username: str) -> str:
+        session_id = str(uuid.uuid4())
+        now = time.time()
+        with self.lock:
+            self.sessions[session_id] = SsoSession(username, int(now), now + SESSION_TTL_SECONDS)
+        return session_id
+
+    def live_session(self, session_id: str | None) -> SsoSession | None:
+        if not session_id:
+            return None
+        with self.lock:
+            session = self.sessions.get(session_id)
+            if session is not None and session.expires_at < time.time():
+                del self.sessions[session_id]
+                return None
+            return session
+
+    def end_session(self, session_id: str) -> None:
+        with self.lock:
+            self.sessions.pop(session_id, None)
+            for token, grant in list(self.refresh_grants.items()):
+                if grant.session_id == session_id:
+                    del self.refresh_grants[token]
+
+    def issue_code(
+        self, session_id: str, redirect_uri: str, challenge: str, nonce: str | None
+    ) -> str:
+        session = self.live_session(session_id)
+        assert session is not None
+        code = secrets.token_urlsafe(32)
+        with self.lock:
+            self.codes[code] = AuthCode(
+                username=session.username,
+                client_id=self.client_id,
+                redirect_uri=redirect_uri,
+                challenge=challenge,
+                nonce=nonce,
+                session_id=session_id,
+                expires_at=time.time() + CODE_TTL_SECONDS,
+            )
+        return code
+
+    def exchange_code(self, form: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            # Taken out on any attempt, good or bad: a code is used once (RFC 6749 4.1.2).
+            grant = self.codes.pop(form.get("code", ""), None)
+        if grant is None or grant.expires_at < time.time():
+            raise OAuthError("invalid_grant", "Code not valid")
+        if form.get("client_id") != grant.client_id:
+            raise OAuthError("invalid_grant", "Code was issued to another client")
+        if form.get("redirect_uri") != grant.redirect_uri:
+            raise OAuthError("invalid_grant", "Incorrect redirect_uri")
+        verifier = form.get("code_verifier", "")
+        if not verifier:
+            raise OAuthError("invalid_grant", "PKCE code verifier not specified")
+        if not _VERIFIER.match(verifier):
+            raise OAuthError("invalid_grant", "PKCE invalid code verifier")
+        if not hmac.compare_digest(pkce_s256(verifier), grant.challenge):
+            raise OAuthError("invalid_grant", "PKCE verification failed: Code mismatch")
+        if self.live_session(grant.session_id) is None:
+            raise OAuthError("invalid_grant", "Session not active")
+        return self.token_response(grant.username, grant.session_id, grant.nonce)
+
+    def refresh(self, form: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            grant = self.refresh_grants.get(form.get("refresh_token", ""))
+        if grant is None or grant.expires_at < time.time():
+            raise OAuthError("invalid_grant", "Invalid refresh token")
+        if form.get("client_id") != grant.client_id:
+            raise OAuthError("invalid_grant", "Token client and authorized client don't match")
+        session = self.live_session(grant.session_id)
+        if session is None:
+            raise OAuthError("invalid_grant", "Session not active")
+        return self.token_response(session.username, grant.session_id, None)
+
+    def token_response(self, username: str, session_id: str, nonce: str | None) -> dict[str, Any]:
+        user = self.users[username]
+        ttl = self.token_ttl
+        access = self.claims_for(user, ttl, self.client_id)
+        access["sid"] = session_id
+        session = self.live_session(session_id)
+        auth_time = session.started if session is not None else access["iat"]
+        identity: dict[str, Any] = {
+            "exp": access["exp"],
+            "iat": access["iat"],
+            "auth_time": auth_time,
+            "jti": str(uuid.uuid4()),
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "sub": user.sub,
+            "typ": "ID",
+            "azp": self.client_id,
+            "sid": session_id,
+            **{
+                name: access[name]
+                for name in (
+                    "email_verified",
+                    "name",
+                    "preferred_username",
+                    "given_name",
+                    "family_name",
+                    "email",
+                )
+            },
+        }
+        if nonce:
+            identity["nonce"] = nonce
+        if user.tenant_id is not None:
+            identity["tenant_id"] = user.tenant_id
+        refresh_token = secrets.token_urlsafe(32)
+        # A refresh token lives as long as its session.
+        refresh_expires = max(int((session.expires_at if session else 0) - time.time()), 0)
+        with self.lock:
+            self.refresh_grants[refresh_token] = RefreshGrant(
+                session_id, self.client_id, time.time() + refresh_expires
+            )
+        return {
+            "access_token": self.sign(access)[0],
+            "expires_in": ttl,
+            "refresh_expires_in": refresh_expires,
+            "refresh_token": refresh_token,
+            "token_type": "Bearer",
+            "id_token": self.sign(identity)[0],
+            "not-before-policy": 0,
+            "session_state": session_id,
+            "scope": SCOPE,
+        }
+
+    def verified_claims(self, token: str) -> dict[str, Any] | None:
+        """Claims of an unexpired RS256 token signed by one of our keys, else None."""
+        try:
+            header_b64, payload_b64, signature_b64 = token.split(".")
+            header = json.loads(_b64decode(header_b64))
+            claims: dict[str, Any] = json.loads(_b64decode(payload_b64))
+            signature = _b64decode(signature_b64)
+        except (ValueError, TypeError):
+            return None
+        if header.get("alg") != "RS256":
+            return None
+        with self.lock:
+            key = next((k for k in self.keys.all() if k.kid == header.get("kid")), None)
+        if key is None:
+            return None
+        try:
+            key.private_key.public_key().verify(
+                signature,
+                f"{header_b64}.{payload_b64}".encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except InvalidSignature:
+            return None
+        if not isinstance(claims.get("exp"), int) or claims["exp"] < time.time():
+            return None
+        return claims
 
     def claims_for(self, user: DevUser, ttl: int, client_id: str = CLIENT_ID) -> dict[str, Any]:
         now = int(time.time())
@@ -348,6 +625,23 @@ class Issuer:
         return {"access_token": token, "kid": kid}
 
 
+def _b64decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _with_params(uri: str, params: dict[str, str], mode: str = "query") -> str:
+    """`uri` with `params` added to its query (or put in its fragment)."""
+    encoded = urlencode(params)
+    if mode == "fragment":
+        return f"{uri}#{encoded}"
+    return f"{uri}{'&' if '?' in uri else '?'}{encoded}"
+
+
 def _apply_overrides(target: dict[str, Any], overrides: dict[str, Any]) -> None:
     for name, value in overrides.items():
         if value is None:
@@ -414,11 +708,18 @@ class IssuerHandler(BaseHTTPRequestHandler):
             "text/plain",
             {
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Content-Type, Authorization",
+                # Whatever the page asks to send (Swagger UI adds X-Requested-With).
+                "Access-Control-Allow-Headers": self.headers.get(
+                    "Access-Control-Request-Headers", "Content-Type, Authorization"
+                ),
+                "Access-Control-Max-Age": "600",
             },
         )
 
     def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
         self._dispatch("GET")
 
     def do_POST(self) -> None:
@@ -433,6 +734,13 @@ class IssuerHandler(BaseHTTPRequestHandler):
             ("GET", f"{base}/.well-known/openid-configuration"): self._openid_configuration,
             ("GET", f"{base}/protocol/openid-connect/certs"): self._certs,
             ("POST", f"{base}/protocol/openid-connect/token"): self._token,
+            ("GET", f"{base}/protocol/openid-connect/auth"): lambda: self._authorize(query),
+            ("POST", f"{base}/protocol/openid-connect/auth"): self._login,
+            ("GET", f"{base}/protocol/openid-connect/logout"): lambda: self._logout(query),
+            ("POST", f"{base}/protocol/openid-connect/logout"): self._logout_post,
+            ("GET", f"{base}/protocol/openid-connect/userinfo"): self._userinfo,
+            ("POST", f"{base}/protocol/openid-connect/userinfo"): self._userinfo,
+            ("GET", "/dev/clients"): self._clients,
             ("GET", "/dev"): self._help,
             ("GET", "/dev/users"): self._users,
             ("POST", "/dev/mint"): self._mint,
@@ -456,6 +764,8 @@ class IssuerHandler(BaseHTTPRequestHandler):
             self._json(
                 HTTPStatus.BAD_REQUEST, {"error": "bad_request", "error_description": str(exc)}
             )
+        except OAuthError as exc:
+            self._json(exc.status, {"error": exc.error, "error_description": exc.description})
 
     # --- Keycloak-shaped endpoints ----------------------------------------------------
     def _openid_configuration(self) -> None:
@@ -475,18 +785,25 @@ class IssuerHandler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.OK, jwks)
 
+    def _form(self) -> dict[str, str]:
+        body = self._read_body().decode("utf-8", "replace")
+        return {name: values[0] for name, values in parse_qs(body).items()}
+
     def _token(self) -> None:
         issuer = self.server.issuer
-        form = {name: values[0] for name, values in parse_qs(self._read_body().decode()).items()}
-        if form.get("grant_type") != "password":
-            self._json(
-                HTTPStatus.BAD_REQUEST,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "only grant_type=password",
-                },
-            )
+        form = self._form()
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            self._json(HTTPStatus.OK, issuer.exchange_code(form))
             return
+        if grant_type == "refresh_token":
+            self._json(HTTPStatus.OK, issuer.refresh(form))
+            return
+        if grant_type != "password":
+            raise OAuthError(
+                "unsupported_grant_type",
+                "grant_type must be authorization_code, refresh_token or password",
+            )
         username = form.get("username", "")
         user = issuer.users.get(username)
         if user is None or not hmac.compare_digest(form.get("password", ""), username):
@@ -508,6 +825,212 @@ class IssuerHandler(BaseHTTPRequestHandler):
                 "scope": SCOPE,
             },
         )
+
+    # --- browser sign-in ----------------------------------------------------------------
+    def _html(
+        self, status: int, title: str, body: str, extra: dict[str, str] | None = None
+    ) -> None:
+        page = (
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{_LOGIN_CSS}</style></head>"
+            f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
+        )
+        self._send(status, page.encode(), "text/html; charset=utf-8", extra)
+
+    def _redirect(self, location: str, extra: dict[str, str] | None = None) -> None:
+        self._send(HTTPStatus.FOUND, b"", "text/plain", {"Location": location, **(extra or {})})
+
+    def _sso_session_id(self) -> str | None:
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SSO_COOKIE:
+                return value
+        return None
+
+    def _sso_cookie(self, session_id: str, max_age: int | None = None) -> dict[str, str]:
+        age = "" if max_age is None else f"; Max-Age={max_age}"
+        path = f"{self._issuer_path}/"
+        return {
+            "Set-Cookie": f"{SSO_COOKIE}={session_id}; Path={path}; HttpOnly; SameSite=Lax{age}"
+        }
+
+    def _checked_request(self, params: dict[str, str]) -> dict[str, str] | None:
+        """The authorization request when it may go on; else the answer was sent."""
+        issuer = self.server.issuer
+        # Without a known client and an allowed redirect_uri there is nowhere safe to send
+        # an error: the browser gets a page, as from Keycloak.
+        if params.get("client_id") != issuer.client_id:
+            self._html(HTTPStatus.BAD_REQUEST, "We are sorry...", "<p>Client not found.</p>")
+            return None
+        redirect_uri = params.get("redirect_uri", "")
+        if not redirect_allowed(redirect_uri, issuer.redirect_uris):
+            self._html(
+                HTTPStatus.BAD_REQUEST,
+                "We are sorry...",
+                "<p>Invalid parameter: redirect_uri</p>",
+            )
+            return None
+        mode = params.get("response_mode") or "query"
+        problem: tuple[str, str] | None = None
+        if mode not in {"query", "fragment"}:
+            mode, problem = "query", ("invalid_request", "Invalid parameter: response_mode")
+        elif params.get("response_type") != "code":
+            problem = ("unsupported_response_type", "Only response_type=code is supported")
+        elif not params.get("code_challenge_method"):
+            problem = ("invalid_request", "Missing parameter: code_challenge_method")
+        elif params["code_challenge_method"] != "S256":
+            problem = ("invalid_request", "Invalid parameter: code_challenge_method")
+        elif not params.get("code_challenge"):
+            problem = ("invalid_request", "Missing parameter: code_challenge")
+        elif not _CHALLENGE.match(params["code_challenge"]):
+            problem = ("invalid_request", "Invalid parameter: code_challenge")
+        if problem is not None:
+            answer = {"error": problem[0], "error_description": problem[1]}
+            if params.get("state"):
+                answer["state"] = params["state"]
+            self._redirect(_with_params(redirect_uri, answer, mode))
+            return None
+        return params
+
+    def _finish_sign_in(self, params: dict[str, str], session_id: str) -> None:
+        issuer = self.server.issuer
+        code = issuer.issue_code(
+            session_id, params["redirect_uri"], params["code_challenge"], params.get("nonce")
+        )
+        answer = {"code": code}
+        if params.get("state"):
+            answer["state"] = params["state"]
+        answer |= {"session_state": session_id, "iss": issuer.issuer}
+        location = _with_params(
+            params["redirect_uri"], answer, params.get("response_mode") or "query"
+        )
+        self._redirect(location, self._sso_cookie(session_id))
+
+    def _authorize(self, query: dict[str, list[str]]) -> None:
+        params = self._checked_request({name: values[0] for name, values in query.items()})
+        if params is None:
+            return
+        session_id = self._sso_session_id()
+        prompt = params.get("prompt", "")
+        if self.server.issuer.live_session(session_id) is not None and prompt != "login":
+            assert session_id is not None
+            self._finish_sign_in(params, session_id)
+        elif prompt == "none":
+            answer = {"error": "login_required", "error_description": "Not signed in"}
+            if params.get("state"):
+                answer["state"] = params["state"]
+            mode = params.get("response_mode") or "query"
+            self._redirect(_with_params(params["redirect_uri"], answer, mode))
+        else:
+            self._login_form(params, HTTPStatus.OK, "")
+
+    def _login_form(self, params: dict[str, str], status: int, error: str) -> None:
+        hidden = "".join(
+            f"<input type='hidden' name='{html.escape(name)}' value='{html.escape(value)}'>"
+            for name, value in params.items()
+            if name not in {"username", "password"}
+        )
+        users = ", ".join(html.escape(name) for name in self.server.issuer.users)
+        message = f"<p id='input-error' role='alert'>{html.escape(error)}</p>" if error else ""
+        body = (
+            f"{message}<form id='kc-form-login' method='post' "
+            f"action='{self._issuer_path}/protocol/openid-connect/auth'>{hidden}"
+            "<label for='username'>Username</label>"
+            "<input id='username' name='username' autocomplete='username' autofocus>"
+            "<label for='password'>Password</label>"
+            "<input id='password' name='password' type='password' "
+            "autocomplete='current-password'>"
+            "<button id='kc-login' type='submit'>Sign In</button></form>"
+            f"<p class='hint'>Development users: {users}. The password is the user name.</p>"
+        )
+        self._html(status, f"Sign in to {self.server.issuer.realm} (development)", body)
+
+    def _login(self) -> None:
+        params = self._checked_request(self._form())
+        if params is None:
+            return
+        issuer = self.server.issuer
+        username = params.get("username", "")
+        user = issuer.users.get(username)
+        if user is None or not hmac.compare_digest(params.get("password", ""), username):
+            self._login_form(params, HTTPStatus.OK, "Invalid username or password.")
+            return
+        self._finish_sign_in(params, issuer.start_session(username))
+
+    def _logout(self, query: dict[str, list[str]]) -> None:
+        issuer = self.server.issuer
+        params = {name: values[0] for name, values in query.items()}
+        hint = (
+            issuer.verified_claims(params["id_token_hint"]) if params.get("id_token_hint") else None
+        )
+        if params.get("id_token_hint") and hint is None:
+            self._html(HTTPStatus.BAD_REQUEST, "We are sorry...", "<p>Invalid id_token_hint</p>")
+            return
+        redirect = params.get("post_logout_redirect_uri", "")
+        if redirect:
+            if hint is None and params.get("client_id") != issuer.client_id:
+                self._html(
+                    HTTPStatus.BAD_REQUEST,
+                    "We are sorry...",
+                    "<p>Missing parameters: id_token_hint</p>",
+                )
+                return
+            if not redirect_allowed(redirect, issuer.redirect_uris):
+                self._html(
+                    HTTPStatus.BAD_REQUEST,
+                    "We are sorry...",
+                    "<p>Invalid redirect uri</p>",
+                )
+                return
+        for session_id in {self._sso_session_id(), (hint or {}).get("sid")}:
+            if session_id:
+                issuer.end_session(session_id)
+        clear = self._sso_cookie("", max_age=0)
+        if redirect:
+            state = {"state": params["state"]} if params.get("state") else {}
+            self._redirect(_with_params(redirect, state) if state else redirect, clear)
+        else:
+            self._html(HTTPStatus.OK, "You are logged out", "", clear)
+
+    def _logout_post(self) -> None:
+        form = self._form()
+        if "refresh_token" not in form:
+            self._logout({name: [value] for name, value in form.items()})
+            return
+        # An SPA's back-channel logout: the refresh token names the session to end.
+        issuer = self.server.issuer
+        with issuer.lock:
+            grant = issuer.refresh_grants.get(form["refresh_token"])
+        if grant is None or grant.client_id != form.get("client_id"):
+            raise OAuthError("invalid_grant", "Invalid refresh token")
+        issuer.end_session(grant.session_id)
+        self._send(HTTPStatus.NO_CONTENT, b"", "text/plain")
+
+    def _userinfo(self) -> None:
+        authorization = self.headers.get("Authorization") or ""
+        scheme, _, token = authorization.partition(" ")
+        claims = (
+            self.server.issuer.verified_claims(token.strip())
+            if scheme.lower() == "bearer"
+            else None
+        )
+        if claims is None:
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                json.dumps({"error": "invalid_token"}).encode(),
+                "application/json",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+            return
+        wanted = [
+            *("sub", "email_verified", "name", "preferred_username", "given_name"),
+            *("family_name", "email", "tenant_id"),
+        ]
+        self._json(HTTPStatus.OK, {name: claims[name] for name in wanted if name in claims})
+
+    def _clients(self) -> None:
+        self._json(HTTPStatus.OK, [self.server.issuer.client_description()])
 
     # --- /dev conveniences ------------------------------------------------------------
     def _help(self) -> None:
@@ -559,6 +1082,17 @@ class IssuerHandler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, stats)
 
 
+_LOGIN_CSS = (
+    "body{font-family:system-ui,sans-serif;background:#f3f4f6;margin:0}"
+    "main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
+    "box-shadow:0 1px 4px #0002}h1{font-size:1.2rem}label{display:block;margin-top:1rem}"
+    "input{width:100%;box-sizing:border-box;padding:.5rem;margin-top:.25rem}"
+    "button{margin-top:1.5rem;width:100%;padding:.6rem;background:#2563eb;color:#fff;"
+    "border:0;border-radius:4px;font-size:1rem}#input-error{color:#b91c1c}"
+    ".hint{color:#6b7280;font-size:.85rem}"
+)
+
+
 class IssuerServer(ThreadingHTTPServer):
     daemon_threads = True
     issuer: Issuer
@@ -588,6 +1122,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--public-url", help="base URL to put in `iss` (default: from host/port)")
     parser.add_argument("--token-ttl", type=int, default=DEFAULT_TTL_SECONDS, help="seconds")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    parser.add_argument("--client-id", default=CLIENT_ID, help="the public browser client")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        dest="redirect_uris",
+        help="an allowed redirect URI: exact, or a prefix ending in * (repeatable; "
+        f"default {' '.join(DEFAULT_REDIRECT_URIS)})",
+    )
     return parser.parse_args(argv)
 
 
@@ -596,7 +1138,11 @@ def main(argv: list[str] | None = None) -> int:
     server = IssuerServer((args.host, args.port), IssuerHandler)
     port = server.server_address[1]
     base_url = args.public_url or f"http://{_advertised_host(args.host)}:{port}"
-    server.issuer = Issuer(base_url, args.realm, args.audience, args.key_file)
+    redirect_uris = tuple(args.redirect_uris or DEFAULT_REDIRECT_URIS)
+    server.issuer = Issuer(
+        base_url, args.realm, args.audience, args.key_file, args.client_id, redirect_uris
+    )
+    server.issuer.token_ttl = args.token_ttl
     server.quiet = args.quiet
     server.token_ttl = args.token_ttl
 

@@ -519,10 +519,20 @@ def dev_issuer(
     key_file: Path | None = None,
     quiet: bool = True,
     timeout: float = 20.0,
+    redirect_uris: Sequence[str] = (),
+    token_ttl: int | None = None,
 ) -> Iterator[IssuerInfo]:
-    """Run scripts/dev_issuer.py with this interpreter until the block ends."""
+    """Run scripts/dev_issuer.py with this interpreter until the block ends.
+
+    `redirect_uris`: where the browser sign-in may send a code (exact, or a prefix ending
+    in `*`); none given keeps the issuer's default, the SPA on http://localhost:5173.
+    """
     command = [sys.executable, str(ISSUER_SCRIPT), "--host", host, "--port", str(port)]
     command += ["--realm", realm, "--audience", audience]
+    for uri in redirect_uris:
+        command += ["--redirect-uri", uri]
+    if token_ttl is not None:
+        command += ["--token-ttl", str(token_ttl)]
     if key_file is not None:
         command += ["--key-file", str(key_file)]
     if quiet:
@@ -543,6 +553,20 @@ def dev_issuer(
         stop_process(process, "dev issuer", timeout=5.0)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def browser_redirect_uris(cors_origins: str, api_url: str) -> list[str]:
+    """The issuer's allowed redirects for a stack: each CORS origin, and the API's docs."""
+    origins = [o.strip().rstrip("/") for o in cors_origins.split(",") if o.strip()]
+    docs = [api_url]
+    # A browser may name the loopback API either way; both are this machine.
+    for one, other in (("//127.0.0.1:", "//localhost:"), ("//localhost:", "//127.0.0.1:")):
+        if one in api_url:
+            docs.append(api_url.replace(one, other, 1))
+    return [
+        *(f"{origin}/*" for origin in origins if origin != "*"),
+        *(f"{url}/docs/*" for url in docs),
+    ]
 
 
 def _read_ready_line(

@@ -56,6 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "DATABASE_URL and REDIS_URL are not set: run the suite with scripts/test"
         )
+    # A developer's .env must not change what the suite runs with (app/config.py).
+    os.environ["ENV_FILE"] = ""
     stack = contextlib.ExitStack()
     config.stash[_STACK] = stack
     issuer = stack.enter_context(devstack.dev_issuer())

@@ -181,3 +181,20 @@ def test_generated_request_ids_are_unique_32_hex_characters(client: TestClient[L
     for request_id in ids:
         assert len(request_id) == 32
         int(request_id, 16)
+
+
+def test_routine_cron_lines_are_dropped_and_the_rest_kept() -> None:
+    import logging
+
+    from app.logging import RoutineCronFilter
+
+    def record(level: int, message: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("saq", level, __file__, 1, message, args, None)
+
+    keep = RoutineCronFilter().filter
+    cron = "Job<function: sweep_jobs, queue: q, key: cron:sweep_jobs>"
+    assert not keep(record(logging.INFO, "Enqueuing %s", cron))
+    assert not keep(record(logging.INFO, "Scheduled ['saq:job:q:cron:sweep_jobs']"))
+    assert not keep(record(logging.INFO, "Finished %s", cron))
+    assert keep(record(logging.ERROR, "Error processing job %s", cron))
+    assert keep(record(logging.INFO, "Processing Job<function: demo, key: 0b1c>"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -148,8 +147,8 @@ def test_rotated_key_is_accepted_without_restart() -> None:
     # tokens until its own refetch cooldown passed. The cooldown is shortened here so the
     # test need not wait the production 10 s.
     with devstack.dev_issuer() as private:
-        settings = dataclasses.replace(
-            load_settings({**os.environ, **private.env()}), jwks_refetch_cooldown_s=0.2
+        settings = load_settings({**os.environ, **private.env()}).model_copy(
+            update={"jwks_refetch_cooldown_s": 0.2}
         )
         with TestClient(create_app(settings)) as client:
             old = private.mint(username="carol")

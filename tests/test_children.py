@@ -20,7 +20,7 @@ from tests.support.family import Headers, frozen_today, new_parent
 ID_RULE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-# Every field of a Child in API.md's contract.
+# Every field of a Child in the README's API reference.
 CHILD_FIELDS = {"id", "name", "birthday", "interests", "avatar", "created_at", "updated_at"}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,96 @@ def test_startup_fails_with_one_line_naming_the_variable() -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines == ["configuration error: KEYCLOAK_AUDIENCE is required but not set"]
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without any setting, plus `extra`."""
+    keep = {"PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV"}
+    return {**{k: v for k, v in os.environ.items() if k in keep}, **extra}
+
+
+def _python(code: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _dotenv(folder: Path, values: dict[str, str]) -> Path:
+    path = folder / ".env"
+    path.write_text("# written by a test\n" + "".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    _dotenv(tmp_path, {**VALID, "SAQ_QUEUE": "from-file"})
+    code = "from app.config import load_settings; print(load_settings().saq_queue)"
+    result = _python(code, tmp_path, _clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "from-file"
+
+
+def test_the_environment_wins_over_the_dotenv_file(tmp_path: Path) -> None:
+    _dotenv(tmp_path, {**VALID, "SAQ_QUEUE": "from-file"})
+    code = "from app.config import load_settings; print(load_settings().saq_queue)"
+    result = _python(code, tmp_path, _clean_env(SAQ_QUEUE="from-env"))
+    assert result.stdout.strip() == "from-env", result.stderr
+
+
+def test_env_file_names_another_file_and_empty_reads_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "dev.env"
+    other.write_text("".join(f"{k}={v}\n" for k, v in VALID.items()) + "LOG_LEVEL=debug\n")
+    for name in [*VALID, "LOG_LEVEL"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ENV_FILE", str(other))
+    assert load_settings().log_level == "DEBUG"
+    monkeypatch.setenv("ENV_FILE", "")
+    with pytest.raises(ConfigError, match="DATABASE_URL is required"):
+        load_settings()
+
+
+def test_a_malformed_value_in_the_dotenv_file_stops_startup_naming_it(tmp_path: Path) -> None:
+    _dotenv(tmp_path, {**VALID, "DB_POOL_SIZE": "lots"})
+    result = _python("import app.main", tmp_path, _clean_env())
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: DB_POOL_SIZE must be a whole number (got 'lots')"
+    ]
+
+
+def test_the_worker_needs_no_keycloak_settings(tmp_path: Path) -> None:
+    env = _clean_env(DATABASE_URL=VALID["DATABASE_URL"], REDIS_URL=VALID["REDIS_URL"])
+    code = "import app.worker as w; print(w.settings['queue'].name)"
+    result = _python(code, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "default"
+
+
+def test_the_worker_names_what_it_lacks(tmp_path: Path) -> None:
+    env = _clean_env(DATABASE_URL=VALID["DATABASE_URL"])
+    result = _python("import app.worker", tmp_path, env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: REDIS_URL is required but not set"
+    ]
+
+
+def test_dotenv_example_lists_every_setting() -> None:
+    from app.config import Settings
+
+    example = (REPO_ROOT / ".env.example").read_text()
+    listed = {
+        line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line
+    }
+    variables = {
+        str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+        for field in Settings.model_fields.values()
+    }
+    assert variables <= listed, f".env.example lacks {sorted(variables - listed)}"

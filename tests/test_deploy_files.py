@@ -29,13 +29,15 @@ COMPOSE_FILE = REPO_ROOT / "compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 REALM_FILE = REPO_ROOT / "scripts" / "keycloak" / "realm-app.json"
-# CI clones the repository into a fresh folder and puts a copy of shared/ beside it.
-COMPOSE_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+# A copy of the Compose Specification's schema kept in the repository (origin and licence
+# in tests/data/README.md), so a fresh clone validates compose.yml with nothing beside it.
+COMPOSE_SCHEMA = REPO_ROOT / "tests" / "data" / "compose-spec.json"
 
 REALM_NAME = "app"
 API_CLIENT_ID = "app-api"
 SPA_CLIENT_ID = "app-spa"
 SPA_ORIGIN = "http://localhost:5173"
+DOCS_ORIGIN = "http://localhost:8000"
 APP_SERVICES = ("migrate", "api", "worker")
 REQUIRED_API_ENV = (
     "DATABASE_URL",
@@ -176,8 +178,8 @@ def realm_client(client_id: str) -> Json:
 def compose_schema() -> Json:
     if not COMPOSE_SCHEMA.is_file():
         pytest.fail(
-            f"Compose JSON schema not found at {COMPOSE_SCHEMA}. It comes from the project's "
-            "shared/ folder, which must sit beside the repository (CI puts a copy there)."
+            f"Compose JSON schema not found at {COMPOSE_SCHEMA}: it is part of the repository "
+            "(see tests/data/README.md)."
         )
     return cast("Json", json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8")))
 
@@ -401,8 +403,10 @@ def test_keycloak_imports_the_realm_from_the_repository() -> None:
 
 
 def test_cors_origin_matches_the_spa_client() -> None:
+    # The docs are served by the API itself (same origin): only the SPA needs CORS.
     origins = environment(services()["api"])["CORS_ORIGINS"].split(",")
-    assert set(realm_client(SPA_CLIENT_ID)["webOrigins"]) <= set(origins)
+    web_origins = set(realm_client(SPA_CLIENT_ID)["webOrigins"]) - {DOCS_ORIGIN}
+    assert web_origins <= set(origins)
 
 
 def test_secrets_are_dev_defaults_overridable_from_dotenv() -> None:
@@ -454,8 +458,9 @@ def test_spa_client_is_public_with_pkce() -> None:
     assert spa["standardFlowEnabled"] is True
     assert spa["implicitFlowEnabled"] is False
     assert spa["attributes"]["pkce.code.challenge.method"] == "S256"
-    assert spa["redirectUris"] == [f"{SPA_ORIGIN}/*"]
-    assert spa["webOrigins"] == [SPA_ORIGIN]
+    # The SPA, and the API's docs (Swagger UI's "Authorize" on the default API_PORT).
+    assert spa["redirectUris"] == [f"{SPA_ORIGIN}/*", f"{DOCS_ORIGIN}/docs/*"]
+    assert spa["webOrigins"] == [SPA_ORIGIN, DOCS_ORIGIN]
     # Password grant stays on for the dev users, so curl can fetch a token.
     assert spa["directAccessGrantsEnabled"] is True
 
@@ -723,7 +728,7 @@ def test_default_command_sets_uvicorn_limits() -> None:
     assert int(flags["--limit-concurrency"]) > 0
     assert 0 < int(flags["--timeout-keep-alive"]) <= 15
     assert int(flags["--h11-max-incomplete-event-size"]) <= 65_536
-    assert flags["--ws-max-size"] == "65536"  # API.md: a message over 64 KiB closes 1009
+    assert flags["--ws-max-size"] == "65536"  # the API reference: a message over 64 KiB closes 1009
 
 
 def hadolint_binary() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from urllib.parse import urlsplit
 
@@ -64,3 +66,53 @@ def test_redoc_and_scalar_pages(client: TestClient[Litestar]) -> None:
 def test_docs_need_no_token(client: TestClient[Litestar]) -> None:
     for path in ("/docs", "/openapi.json", "/docs/openapi.json"):
         assert client.get(path).status_code == 200
+
+
+def test_the_document_offers_sign_in_through_the_issuer(client: TestClient[Litestar]) -> None:
+    document = client.get("/openapi.json").json()
+    issuer = os.environ["KEYCLOAK_ISSUER"]
+    scheme = document["components"]["securitySchemes"]["KeycloakLogin"]
+    assert scheme["type"] == "oauth2"
+    flow = scheme["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == f"{issuer}/protocol/openid-connect/auth"
+    assert flow["tokenUrl"] == f"{issuer}/protocol/openid-connect/token"
+    assert flow["refreshUrl"] == flow["tokenUrl"]
+    assert set(flow["scopes"]) == {"openid", "profile", "email"}
+    # Either way of authenticating is enough: a pasted token or a sign-in.
+    assert document["security"] == [
+        {"BearerAuth": []},
+        {"KeycloakLogin": ["openid", "profile", "email"]},
+    ]
+
+
+def _init_oauth(page: str) -> dict[str, object]:
+    match = re.search(r"ui\.initOAuth\((\{.*?\})\)", page)
+    assert match, "Swagger UI's page does not call initOAuth"
+    options: dict[str, object] = json.loads(match.group(1))
+    return options
+
+
+def test_swagger_signs_in_with_pkce_as_the_spa_client(client: TestClient[Litestar]) -> None:
+    page = client.get("/docs").text
+    assert _init_oauth(page) == {
+        "clientId": "app-spa",
+        "usePkceWithAuthorizationCodeGrant": True,
+        "scopes": "openid profile email",
+    }
+    assert "persistAuthorization: true" in page
+    redirect = "/docs/assets/swagger-ui/oauth2-redirect.html"
+    assert f'oauth2RedirectUrl: location.origin + "{redirect}"' in page
+    assert client.get(redirect).status_code == 200
+
+
+def test_the_spa_client_id_is_a_setting(database_url: str) -> None:
+    from app.config import load_settings
+    from app.main import create_app
+
+    settings = load_settings({**os.environ, "KEYCLOAK_SPA_CLIENT_ID": "docs-client"})
+    with TestClient(create_app(settings)) as other:
+        assert _init_oauth(other.get("/docs").text)["clientId"] == "docs-client"
+        scalar = other.get("/docs/scalar").text
+        assert '"x-scalar-client-id": "docs-client"' in scalar
+        assert '"x-usePkce": "SHA-256"' in scalar
+        assert '"persistAuth": true' in scalar

@@ -191,7 +191,7 @@ async def jwks_app(
     env = {**os.environ, **private_issuer.env(), "DATABASE_URL": postgres.url}
     env["REDIS_URL"] = redis_url
     # A short refetch cooldown keeps the test quick; the behaviour is the same at 10 s.
-    settings = dataclasses.replace(load_settings(env), jwks_refetch_cooldown_s=0.5)
+    settings = load_settings(env).model_copy(update={"jwks_refetch_cooldown_s": 0.5})
     async with AsyncTestClient(create_app(settings)) as client:
         yield client
 

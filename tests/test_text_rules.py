@@ -1,5 +1,5 @@
 """Text a person typed: stored in NFC, invisible and control characters refused with a 400
-naming the field, avatars limited to picture names and https:// URLs (API.md, "Children").
+naming the field, avatars limited to picture names and https:// URLs (README, "API reference").
 
 Found by probing (issue 13, item 8): "Café" typed composed and decomposed made two
 different projects and search found only one form; names accepted CR/LF, ANSI escapes,

@@ -1,4 +1,4 @@
-"""HTTP endpoints for a parent's children (API.md, "Children")."""
+"""HTTP endpoints for a parent's children (README, "API reference")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the children endpoints (API.md, "Children")."""
+"""Request and response bodies of the children endpoints (README, "API reference")."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class ChildUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
 
     def __post_init__(self) -> None:
-        # The text rules of API.md, here so that every way in gets them (app/text.py).
+        # The text rules of the README's API reference, for every way in (app/text.py).
         self.name = person_text(self.name, "name")
         self.interests = person_texts(self.interests, "interests")
         self.avatar = avatar(self.avatar)

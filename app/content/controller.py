@@ -1,4 +1,4 @@
-"""HTTP endpoints for the child-aware content (API.md, "Content").
+"""HTTP endpoints for the child-aware content (README, "API reference").
 
 Query parameters are named in the handlers exactly as clients send them (`childId`,
 `subjectId`, `isDaily`), so a 400 names the parameter the client actually used.

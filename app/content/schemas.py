@@ -1,4 +1,4 @@
-"""Content items as the API returns them (API.md, "Content").
+"""Content items as the API returns them (README, "API reference").
 
 Each kind is its own named Struct so the OpenAPI document (and the TypeScript generated
 from it) has one named type per kind. Every item carries `id`, `min_age`, `max_age`

@@ -1,4 +1,4 @@
-"""Job request/response bodies and the progress message, as API.md fixes them."""
+"""Job request/response bodies and the progress message (README, "API reference")."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.config import Settings, get_settings
+from app.config import WorkerSettings, get_worker_settings
 from app.jobs.registry import KINDS, JobFailure, JobKind
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobAborted, JobStateWriter
@@ -75,7 +75,7 @@ SWEEP_BATCH = 500
 class WorkerResources:
     """Per worker process: database engine, Redis for progress, liveness advertising."""
 
-    settings: Settings
+    settings: WorkerSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
@@ -182,7 +182,7 @@ class WorkerQueue(RedisQueue):
 # --- lifecycle --------------------------------------------------------------------------
 
 
-def create_worker_engine(settings: Settings) -> AsyncEngine:
+def create_worker_engine(settings: WorkerSettings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         pool_size=max(2, settings.worker_concurrency // 2),
@@ -199,7 +199,7 @@ def create_worker_engine(settings: Settings) -> AsyncEngine:
 
 async def startup(ctx: Context) -> None:
     worker = ctx["worker"]
-    settings = get_settings()
+    settings = get_worker_settings()
     engine = create_worker_engine(settings)
     redis = worker.queue.redis  # type: ignore[attr-defined]  # a RedisQueue
     resources = WorkerResources(

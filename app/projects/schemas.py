@@ -84,7 +84,7 @@ class ProjectCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     description: Description | None = None
 
     def __post_init__(self) -> None:
-        # The text rules of API.md, for every way in (app/text.py).
+        # The text rules of the API reference (README), for every way in (app/text.py).
         force_setattr(self, "name", person_text(self.name, "name"))
         force_setattr(self, "description", _description(self.description))
 

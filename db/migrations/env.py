@@ -1,15 +1,19 @@
-"""Alembic environment: async engine on DATABASE_URL, metadata from the app's models."""
+"""Alembic environment: async engine on DATABASE_URL, metadata from the app's models.
+
+DATABASE_URL comes from the environment or a `.env` file, read by app/config.py like the
+API and the worker do, so `alembic upgrade head` works wherever they do.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.config import ConfigError, load_database_settings
 from app.db import VERSION_TABLE
 from db.models import load_model_metadata
 
@@ -17,10 +21,10 @@ target_metadata = load_model_metadata()
 
 
 def _database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url.startswith("postgresql+asyncpg://"):
-        sys.exit("configuration error: DATABASE_URL must be set to a postgresql+asyncpg:// URL")
-    return url
+    try:
+        return load_database_settings().database_url
+    except ConfigError as error:
+        sys.exit(f"configuration error: {error}")
 
 
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import uuid
@@ -40,7 +39,7 @@ def idle_client() -> Iterator[TestClient[Litestar]]:
     from app.config import load_settings  # after the session set the environment
     from app.main import create_app
 
-    settings = dataclasses.replace(load_settings(), saq_queue=f"idle-{uuid.uuid4().hex[:12]}")
+    settings = load_settings().model_copy(update={"saq_queue": f"idle-{uuid.uuid4().hex[:12]}"})
     with TestClient(create_app(settings)) as test_client:
         yield test_client
     forget_saq_queue(os.environ["REDIS_URL"], settings.saq_queue)

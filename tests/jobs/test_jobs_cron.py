@@ -92,7 +92,7 @@ class Harness:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     """A worker's resources and context on a queue of the test's own."""
-    settings = dataclasses.replace(load_settings(), job_state_ttl_s=86_400)
+    settings = load_settings().model_copy(update={"job_state_ttl_s": 86_400})
     redis = Redis.from_url(os.environ["REDIS_URL"])
     queue = RedisQueue(redis, name=f"cron-{uuid.uuid4().hex[:12]}")
     engine = tasks.create_worker_engine(settings)
@@ -246,8 +246,8 @@ async def test_long_deleted_projects_are_purged(
     harness: Harness, db: asyncpg.Connection, client: TestClient[Litestar], auth: Auth
 ) -> None:
     """The cron calls the projects domain's purge with `purge_deleted_after_days`."""
-    harness.resources.settings = dataclasses.replace(
-        harness.resources.settings, purge_deleted_after_days=1
+    harness.resources.settings = harness.resources.settings.model_copy(
+        update={"purge_deleted_after_days": 1}
     )
     ids = []
     for name in ("old", "recent", "kept"):

@@ -50,7 +50,7 @@ def stack(tmp_path: Path) -> Iterator[PrivateStack]:
 
     with private_redis(tmp_path) as server:
         queue = f"faults-{uuid.uuid4().hex[:12]}"
-        settings = dataclasses.replace(load_settings(), redis_url=server.url, saq_queue=queue)
+        settings = load_settings().model_copy(update={"redis_url": server.url, "saq_queue": queue})
         with TestClient(create_app(settings)) as client:
             yield PrivateStack(server, queue, client)
 

@@ -19,9 +19,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def running_api(extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`uvicorn app.main:app` on a free port; yields its base URL."""
-    port = devstack.free_port()
+def running_api(
+    extra_env: Mapping[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    """`uvicorn app.main:app` on `port` (default: a free one); yields its base URL."""
+    port = port or devstack.free_port()
     env = {**os.environ, **(extra_env or {})}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
