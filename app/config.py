@@ -58,12 +58,21 @@ class Settings:
     # retries its active jobs.
     worker_liveness_ttl_s: int = 15
     log_level: str = "INFO"
+    # Operations: the bearer secret of GET /metrics (None: no such route), and per-caller
+    # limits (0 = off), counted in Redis under limits_key_prefix so that every API
+    # process sees the same counts (tests give each session its own prefix).
+    metrics_token: str | None = None
+    rate_limit_per_minute: int = 600
+    job_limit_per_minute: int = 30
+    max_open_jobs_per_user: int = 20
+    limits_key_prefix: str = "limits:"
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _ORIGIN = re.compile(r"^https?://[^\s/]+$")
 _CLAIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -110,6 +119,22 @@ def _queue_name(env: Mapping[str, str]) -> str:
     return name
 
 
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("METRICS_TOKEN", "").strip()
+    if not token:
+        return None
+    if len(token) < 16 or not token.isprintable() or " " in token:
+        raise ConfigError("METRICS_TOKEN must be 16 or more printable characters without spaces")
+    return token
+
+
+def _key_prefix(env: Mapping[str, str]) -> str:
+    prefix = env.get("LIMITS_KEY_PREFIX", "").strip() or "limits:"
+    if not _KEY_PREFIX.match(prefix):
+        raise ConfigError(f"LIMITS_KEY_PREFIX may hold only A-Z a-z 0-9 _ . : - (got {prefix!r})")
+    return prefix
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment), or raise ConfigError."""
     env = os.environ if env is None else env
@@ -152,6 +177,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_sweep_interval_s=_positive_int(env, "JOB_SWEEP_INTERVAL_SECONDS", 10),
         worker_liveness_ttl_s=_positive_int(env, "WORKER_LIVENESS_TTL_SECONDS", 15),
         log_level=log_level,
+        metrics_token=_metrics_token(env),
+        rate_limit_per_minute=_positive_int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=0),
+        job_limit_per_minute=_positive_int(env, "JOB_LIMIT_PER_MINUTE", 30, minimum=0),
+        max_open_jobs_per_user=_positive_int(env, "MAX_OPEN_JOBS_PER_USER", 20, minimum=0),
+        limits_key_prefix=_key_prefix(env),
     )
 
 
