@@ -1,4 +1,5 @@
-"""Requests without `Origin` skip Litestar's CORS middleware; the rest still get its answers."""
+"""CORS from Litestar's CORSConfig, applied by the gateway: nothing added without `Origin`,
+its answers everywhere else (refusals and unmatched paths included)."""
 
 from __future__ import annotations
 
