@@ -84,8 +84,9 @@ class Gateway:
         if origin is not None and self.cors is not None:
             origin_text = origin.decode("latin-1")
             cors_headers = self.cors.response_headers(origin_text)
-            if method == "OPTIONS":
+            if method == "OPTIONS":  # a preflight: answered here, with its own headers
                 app = partial(_send_preflight, cors=self.cors, origin=origin_text, headers=headers)
+                cors_headers = None
         # Preflights and other OPTIONS requests carry no credentials.
         if not scope["route_handler"].opt.get(PUBLIC_OPT) and method != "OPTIONS":
             outcome = await self.authenticator.authenticate(scope, headers.get(b"authorization"))
