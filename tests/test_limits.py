@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from app.config import load_settings
 from app.main import create_app
-from tests.support.processes import private_redis, running_api
+from tests.support.processes import forget_saq_queue, private_redis, running_api
 
 DEMO_JOB = {"kind": "demo", "params": {"steps": 1, "delay_ms": 0}}
 
@@ -36,9 +36,16 @@ def away_from_the_window_edge() -> None:
 
 @contextlib.contextmanager
 def app_with(env: Mapping[str, str]) -> Iterator[TestClient[Litestar]]:
-    settings = load_settings({**os.environ, "LIMITS_KEY_PREFIX": fresh_prefix(), **env})
-    with TestClient(create_app(settings)) as client:
-        yield client
+    # A queue of its own: no worker of another test runs (and so closes) these jobs.
+    queue = f"{os.environ['SAQ_QUEUE']}-limits-{uuid.uuid4().hex[:8]}"
+    base = {"LIMITS_KEY_PREFIX": fresh_prefix(), "SAQ_QUEUE": queue}
+    settings = load_settings({**os.environ, **base, **env})
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client
+    finally:
+        if settings.redis_url == os.environ["REDIS_URL"]:  # a private one is gone already
+            forget_saq_queue(settings.redis_url, queue)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -108,6 +108,13 @@ def test_unmatched_paths_share_one_label(metrics_client: TestClient[Litestar]) -
     labels = {"method": "GET", "route": "unmatched", "status": "404"}
     counted = value(after, "http_requests_total", **labels)
     assert counted - value(before, "http_requests_total", **labels) == 5
+    # Made-up methods share one label too.
+    for number in range(3):
+        assert metrics_client.request(f"BREW{number}", "/v1/me").status_code in (400, 405)
+    methods = {
+        dict(key[1])["method"] for key in scrape(metrics_client) if key[0] == "http_requests_total"
+    }
+    assert not [method for method in methods if method.startswith("BREW")]
 
 
 def test_open_websockets_are_a_gauge(metrics_client: TestClient[Litestar]) -> None:
