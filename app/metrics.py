@@ -91,18 +91,16 @@ class HttpStats(Collector):
 
     def __init__(self, buckets: tuple[float, ...] = _BUCKETS) -> None:
         self._bounds = buckets
-        self._requests: dict[tuple[str, str, int], int] = {}
-        # Per (method, route): one count per bucket (the last one is +Inf), then the sum.
-        self._latency: dict[tuple[str, str], list[float]] = {}
+        # Per (method, route, status): one count per latency bucket (the last one +Inf),
+        # then the sum of seconds. One lookup per request; the counter and the histogram
+        # (which has no status label) are both derived from it at scrape time.
+        self._series: dict[tuple[str, str, int], list[float]] = {}
         self.websockets = 0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        requests = self._requests
-        key = (method, route, status)
-        requests[key] = requests.get(key, 0) + 1
-        slots = self._latency.get((method, route))
+        slots = self._series.get((method, route, status))
         if slots is None:
-            slots = self._latency[method, route] = [0.0] * (len(self._bounds) + 2)
+            slots = self._series[method, route, status] = [0.0] * (len(self._bounds) + 2)
         # `le` is inclusive: the first bound >= seconds is the observation's bucket.
         slots[bisect_left(self._bounds, seconds)] += 1
         slots[-1] += seconds
@@ -111,8 +109,12 @@ class HttpStats(Collector):
         requests = CounterMetricFamily(
             "http_requests", "HTTP requests answered.", labels=("method", "route", "status")
         )
-        for (method, route, status), count in list(self._requests.items()):
-            requests.add_metric((method, route, str(status)), count)
+        by_route: dict[tuple[str, str], list[float]] = {}
+        for (method, route, status), slots in list(self._series.items()):
+            requests.add_metric((method, route, str(status)), sum(slots[:-1]))
+            merged = by_route.setdefault((method, route), [0.0] * len(slots))
+            for index, amount in enumerate(slots):
+                merged[index] += amount
         yield requests
         latency = HistogramMetricFamily(
             "http_request_duration_seconds",
@@ -120,7 +122,7 @@ class HttpStats(Collector):
             labels=("method", "route"),
         )
         edges = [*(str(bound) for bound in self._bounds), "+Inf"]
-        for (method, route), slots in list(self._latency.items()):
+        for (method, route), slots in by_route.items():
             cumulative = 0.0
             buckets: list[tuple[str, float]] = []
             for edge, in_bucket in zip(edges, slots[:-1], strict=True):
