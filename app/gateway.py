@@ -29,6 +29,7 @@ from time import perf_counter
 from typing import Any
 
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 
@@ -75,7 +76,7 @@ class Gateway:
             headers = dict(scope["headers"])
             request_id, id_header = request_id_from(headers.get(b"x-request-id"))
             scope["state"]["request_id"] = request_id  # for error logs (app/errors.py)
-            is_http = scope["type"] == "http"
+            is_http = scope["type"] == ScopeType.HTTP
             method: str = scope["method"] if is_http else "WS"  # type: ignore[typeddict-item]
             app = next_app
             status = 0
