@@ -81,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # them. The session's own keys: other sessions share this Redis.
             "RATE_LIMIT_PER_MINUTE": "100000",
             "JOB_LIMIT_PER_MINUTE": "100000",
+            "MAX_OPEN_JOBS_PER_USER": "100000",  # jobs tests leave queued jobs behind
             "LIMITS_KEY_PREFIX": f"test-{name}:limits:",
             **issuer.env(),
         }
