@@ -4,7 +4,7 @@
   round trip per request would cost more than a small request itself, so each process
   decides locally from the window's total as Redis last told it plus its own requests
   not yet sent, and a background task adds those to Redis in one pipeline every
-  `flush_interval_s`, reading the new totals back. Only a caller's first request in a
+  `FLUSH_INTERVAL_S`, reading the new totals back. Only a caller's first request in a
   window on a process waits for Redis (to learn what other processes counted). Other
   processes' requests are seen within one flush interval, so a caller may overshoot by
   what they send in that time. A refusal is decided from local numbers: a caller at the
@@ -49,6 +49,11 @@ __all__ = [
 logger = logging.getLogger("app.limits")
 
 WINDOW_S = 60
+# How often a process adds its counts to Redis. Each flush is a pipeline round trip
+# (a fixed cost per interval, whatever the load); other processes see a caller's requests
+# this much later, so a caller spread over several processes may overshoot by what it
+# sends in that time.
+FLUSH_INTERVAL_S = 0.25
 # After Redis failed, how long requests stop waiting for it (they are counted locally).
 REDIS_BACKOFF_S = 5.0
 # The most a request waits for Redis to learn a caller's count; then it goes on.
@@ -80,7 +85,7 @@ class RequestLimiter:
         *,
         limit: int,
         key_prefix: str,
-        flush_interval_s: float = 0.1,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:
         self.limit = limit
         self._redis = redis
