@@ -53,6 +53,7 @@ _ORIGIN = re.compile(r"^https?://[^\s/]+$")
 _CLAIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
 def _env(name: str) -> Any:
@@ -215,6 +216,28 @@ class Settings(WorkerSettings):
     max_request_body_bytes: int = Field(
         65_536, ge=1024, validation_alias=_env("MAX_REQUEST_BODY_BYTES")
     )
+    # Operations: the bearer secret of GET /metrics (None: no such route), and per-caller
+    # limits (0 = off), counted in Redis under limits_key_prefix so that every API
+    # process sees the same counts (tests give each session its own prefix).
+    metrics_token: str | None = Field(None, validation_alias=_env("METRICS_TOKEN"))
+    rate_limit_per_minute: int = Field(600, ge=0, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
+    job_limit_per_minute: int = Field(30, ge=0, validation_alias=_env("JOB_LIMIT_PER_MINUTE"))
+    max_open_jobs_per_user: int = Field(20, ge=0, validation_alias=_env("MAX_OPEN_JOBS_PER_USER"))
+    limits_key_prefix: str = Field("limits:", validation_alias=_env("LIMITS_KEY_PREFIX"))
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) < 16 or not value.isprintable() or " " in value):
+            raise ValueError("must be 16 or more printable characters without spaces")
+        return value
+
+    @field_validator("limits_key_prefix")
+    @classmethod
+    def _limits_key_prefix(cls, value: str) -> str:
+        if not _KEY_PREFIX.match(value):
+            raise ValueError(f"may hold only A-Z a-z 0-9 _ . : - (got {value!r})")
+        return value
 
     @field_validator("keycloak_issuer")
     @classmethod

@@ -42,9 +42,11 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Method
 from swagger_ui_bundle import swagger_ui_path
 
+from app.auth import PUBLIC_OPT
 from app.auth.plugin import BEARER_SCHEME
 from app.config import Settings
 from app.http_input import refuse_control_characters_in_path
+from app.limits import limit_job_creation
 
 __all__ = [
     "build_openapi_config",
@@ -313,12 +315,17 @@ _UNAVAILABLE = _error_response(
     "A backing service (database, Redis) is not answering; retry after a moment",
     {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=True)},
 )
+_TOO_MANY = _error_response(
+    "The caller is over a limit (requests per minute, or jobs); retry after Retry-After seconds",
+    {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=True)},
+)
 
 
 def document_error_responses(app: Litestar) -> None:
     """Document the errors every operation can answer because of how the app is wired.
 
-    The gateway answers 401 before any handler runs, role guards answer 403, a
+    The gateway answers 401 before any handler runs and 429 over the caller's request
+    limit, role guards answer 403, a
     path naming a resource can answer 404 and any handler that reaches PostgreSQL or
     Redis can answer 503 during an outage. Handlers document their own other errors.
     """
@@ -340,10 +347,11 @@ def document_error_responses(app: Litestar) -> None:
             if operation is None or handler is None:
                 continue
             responses = operation.responses if operation.responses is not None else {}
-            if not handler.opt.get("exclude_from_auth"):
+            if not handler.opt.get(PUBLIC_OPT):
                 responses.setdefault("401", _UNAUTHORIZED)
+                responses.setdefault("429", _TOO_MANY)  # RATE_LIMIT_PER_MINUTE (app/limits.py)
                 responses.setdefault("503", _UNAVAILABLE)
-            if handler.resolve_guards():
+            if any(guard is not limit_job_creation for guard in handler.resolve_guards()):
                 responses.setdefault("403", _FORBIDDEN)
             if "{" in path:
                 responses.setdefault("404", _NOT_FOUND)
@@ -379,7 +387,7 @@ def _use_error_schema(response: OpenAPIResponse) -> None:
 
 @get(
     "/openapi.json",
-    opt={"exclude_from_auth": True},
+    opt={PUBLIC_OPT: True},
     include_in_schema=False,
     media_type=MediaType.JSON,
     sync_to_thread=False,
@@ -436,7 +444,7 @@ def build_openapi_config(components: Components, settings: Settings) -> OpenAPIC
         openapi_router=Router(
             path=DOCS_PATH,
             route_handlers=[],
-            opt={"exclude_from_auth": True},
+            opt={PUBLIC_OPT: True},
             include_in_schema=False,
         ),
         render_plugins=[

@@ -12,6 +12,7 @@ from app.auth.plugin import KeycloakAuthPlugin
 from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
 from app.content.controller import ContentController
+from app.cors import Cors
 from app.db import build_sqlalchemy_plugin
 from app.docs import (
     build_openapi_config,
@@ -20,13 +21,15 @@ from app.docs import (
     openapi_json,
 )
 from app.errors import exception_handlers
-from app.gateway import with_gateway
+from app.gateway import Gateway, unrouted_exception_handlers
 from app.health.controller import HealthController
 from app.http_input import BoundedRequest
 from app.jobs.controller import JobController, watch_job
 from app.jobs.deps import JobsPlugin
 from app.lifecycle import freeze_startup_objects
+from app.limits import LimitsPlugin
 from app.logging import configure_logging
+from app.metrics import metrics_routes
 from app.projects.controller import ProjectController
 from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
@@ -39,7 +42,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     auth = KeycloakAuthPlugin(settings)
-    application = Litestar(
+    redis = RedisPlugin(settings.redis_url)
+    limits = LimitsPlugin(settings, redis.client)
+    # Applied by the gateway (app/cors.py), not by Litestar's cors_config.
+    cors = Cors(
+        CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    )
+    return Litestar(
         route_handlers=[
             HealthController,
             CurrentUserController,
@@ -49,22 +64,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             JobController,
             watch_job,
             openapi_json,
+            *metrics_routes(settings),
         ],
         plugins=[
             build_sqlalchemy_plugin(settings),
-            RedisPlugin(settings.redis_url),
+            redis,
             RealtimePlugin(settings.redis_url),
             JobsPlugin(settings),
             auth,
+            limits,  # after redis: its shutdown flush runs before the client closes
         ],
-        cors_config=CORSConfig(
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
-            max_age=600,
-        ),
-        exception_handlers=exception_handlers,
+        middleware=[Gateway(auth.authenticator, limits.requests, cors)],
+        exception_handlers={**exception_handlers, **unrouted_exception_handlers(cors)},
         # Bodies are bounded before they are decoded (app/http_input.py).
         request_class=BoundedRequest,
         request_max_body_size=settings.max_request_body_bytes,
@@ -74,7 +85,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
-    return with_gateway(application, auth.authenticator)
 
 
 try:

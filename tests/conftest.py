@@ -79,6 +79,12 @@ def pytest_configure(config: pytest.Config) -> None:
             "REDIS_URL": base_redis,
             "SAQ_QUEUE": f"test-{name}",
             "LOG_LEVEL": "WARNING",
+            # Limits on, high enough for the suite's own traffic; their own tests lower
+            # them. The session's own keys: other sessions share this Redis.
+            "RATE_LIMIT_PER_MINUTE": "100000",
+            "JOB_LIMIT_PER_MINUTE": "100000",
+            "MAX_OPEN_JOBS_PER_USER": "100000",  # jobs tests leave queued jobs behind
+            "LIMITS_KEY_PREFIX": f"test-{name}:limits:",
             **issuer.env(),
         }
     )

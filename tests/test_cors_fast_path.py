@@ -1,4 +1,5 @@
-"""Requests without `Origin` skip Litestar's CORS middleware; the rest still get its answers."""
+"""CORS from Litestar's CORSConfig, applied by the gateway: nothing added without `Origin`,
+its answers everywhere else (refusals and unmatched paths included)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,41 @@ def test_preflight_with_a_foreign_origin_is_refused(client: TestClient[Litestar]
     )
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_preflight_from_an_allowed_origin(client: TestClient[Litestar]) -> None:
+    response = client.options(
+        "/v1/children",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert "authorization" in response.headers["access-control-allow-headers"].lower()
+    assert response.headers["access-control-max-age"] == "600"
+
+
+def test_preflight_asking_for_a_header_not_allowed_is_refused(
+    client: TestClient[Litestar],
+) -> None:
+    response = client.options(
+        "/v1/me",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Secret-Sauce",
+        },
+    )
+    assert response.status_code == 400
+    assert "headers" in response.text
+
+
+def test_a_foreign_origin_is_never_allowed(client: TestClient[Litestar]) -> None:
+    # Refusals go out with CORS headers, but never an allow-origin for a foreign origin.
+    foreign = client.get("/v1/me", headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 401
+    assert "access-control-allow-origin" not in foreign.headers

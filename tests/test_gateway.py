@@ -13,11 +13,11 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.routes import HTTPRoute, WebSocketRoute
 from litestar.testing import TestClient
 
-from app.auth import Caller
+from app.auth import PUBLIC_OPT, Caller
 from app.auth.plugin import KeycloakAuthPlugin
 from app.auth.principal import authenticated_caller
 from app.config import load_settings
-from app.gateway import with_gateway
+from app.gateway import Gateway
 from app.main import create_app
 
 # Routes anyone may call. Everything else must refuse a request without a token.
@@ -71,11 +71,11 @@ def test_every_route_but_the_public_ones_refuses_anonymous_callers(
 def test_public_routes_cannot_hand_out_a_caller(token: Callable[[str], str]) -> None:
     # A handler marked public that asks for the caller anyway gets a 401, not a crash or
     # someone else's identity, whichever way it asks.
-    @get("/peek-param", opt={"exclude_from_auth": True})
+    @get("/peek-param", opt={PUBLIC_OPT: True})
     async def peek_param(caller: Caller) -> str:
         return caller.sub
 
-    @get("/peek-context", opt={"exclude_from_auth": True})
+    @get("/peek-context", opt={PUBLIC_OPT: True})
     async def peek_context() -> str:
         return authenticated_caller().sub
 
@@ -117,14 +117,12 @@ def test_an_app_without_the_gateway_refuses_to_start() -> None:
     ):
         pass
     assert [str(error) for error in refused.value.exceptions] == [
-        "authentication is off: wrap the app with app.gateway.with_gateway"
+        "authentication is off: add app.gateway.Gateway to the app's middleware"
     ]
     # Wired as app.main does it, the same route is closed.
-    with TestClient(
-        with_gateway(
-            Litestar([open_route], plugins=[auth], logging_config=None), auth.authenticator
-        )
-    ) as c:
+    gateway = Gateway(auth.authenticator, None)
+    app = Litestar([open_route], plugins=[auth], middleware=[gateway], logging_config=None)
+    with TestClient(app) as c:
         assert c.get("/open").status_code == 401
 
 

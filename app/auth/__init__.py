@@ -1,6 +1,6 @@
-"""Keycloak bearer-token authentication: JWKS cache, token verifier, middleware and guards."""
+"""Keycloak bearer-token authentication: JWKS cache, token verifier and the caller."""
 
-from app.auth.guards import requires_client_role, requires_realm_role
+from app.auth.authenticator import PUBLIC_OPT
 from app.auth.principal import Caller, Principal
 
-__all__ = ["Caller", "Principal", "requires_client_role", "requires_realm_role"]
+__all__ = ["PUBLIC_OPT", "Caller", "Principal"]

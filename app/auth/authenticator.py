@@ -1,8 +1,8 @@
 """Who is calling: the bearer token of an HTTP request or the `?token=` of a WebSocket.
 
-The gateway (app/gateway.py) asks `authenticate` once per request, before routing, for
-every route that is not public; a route is public when its handler (or its controller or
-router) sets the `exclude_from_auth` opt. Refusals are answered by `send_refusal`.
+The gateway (app/gateway.py) asks `authenticate` once per request, before any parameter
+is parsed, for every route that is not public; a route is public when its handler (or its
+controller or router) sets the `PUBLIC_OPT` opt. Refusals are answered by `send_refusal`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from app.errors import error_response
 
 __all__ = ["PUBLIC_OPT", "WS_CLOSE_UNAUTHORIZED", "Authenticator", "Refusal", "send_refusal"]
 
-# The handler opt that makes a route public.
+# The handler opt that makes a route public: `opt={PUBLIC_OPT: True}` on a handler,
+# controller or router. The only place this name is spelled.
 PUBLIC_OPT = "exclude_from_auth"
 
 # Browsers never see an HTTP status for a refused WebSocket handshake, so a refused

@@ -1,7 +1,7 @@
 """Wires Keycloak authentication into the app: authenticator, caller dependency, OpenAPI.
 
-The authenticator runs in the gateway (app/gateway.py), which `app.main` puts in front of
-the app; startup fails if it is missing, so the API can never serve without it.
+The authenticator runs in the gateway (app/gateway.py), the middleware `app.main` puts on
+every route; startup fails if it is missing, so the API can never serve without it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def provide_caller(scope: Scope) -> Principal:
 
 
 class KeycloakAuthPlugin(InitPluginProtocol):
-    """Every route requires a valid token unless its handler sets `exclude_from_auth`."""
+    """Every route requires a valid token unless its handler sets the `PUBLIC_OPT` opt."""
 
     def __init__(self, settings: Settings) -> None:
         self.jwks = JwksCache(
@@ -43,7 +43,6 @@ class KeycloakAuthPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.dependencies["caller"] = Provide(provide_caller, sync_to_thread=False)
-        app_config.state["token_verifier"] = self.verifier
         app_config.on_startup.append(self._require_gateway)
         app_config.on_shutdown.append(self.jwks.aclose)
         return app_config
@@ -51,9 +50,13 @@ class KeycloakAuthPlugin(InitPluginProtocol):
     def _require_gateway(self, app: Litestar) -> None:
         from app.gateway import Gateway  # the gateway module depends on this package
 
-        handler = app.asgi_handler
-        if not (isinstance(handler, Gateway) and handler.authenticator is self.authenticator):
-            raise RuntimeError("authentication is off: wrap the app with app.gateway.with_gateway")
+        if not any(
+            isinstance(middleware, Gateway) and middleware.authenticator is self.authenticator
+            for middleware in app.middleware
+        ):
+            raise RuntimeError(
+                "authentication is off: add app.gateway.Gateway to the app's middleware"
+            )
 
     @staticmethod
     def openapi_components() -> Components:

@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.auth import PUBLIC_OPT
 from app.docs import finished_response_is
 from app.health.schemas import Liveness, Readiness
 from app.health.service import ReadinessCheck
@@ -25,7 +26,7 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
     # Probes are for orchestrators and load balancers, which carry no tokens.
-    opt = {"exclude_from_auth": True}
+    opt = {PUBLIC_OPT: True}
     security = [{}]
 
     @get(

@@ -22,6 +22,7 @@ from app.jobs.deps import provide_job_service
 from app.jobs.registry import KINDS
 from app.jobs.schemas import Job, JobPage, JobRequest, JobStatus
 from app.jobs.service import JobNotFound, JobService, ProgressFollower, parse_job_id
+from app.limits import limit_job_creation
 from app.realtime import HubUnavailable, PubSubHub
 
 __all__ = ["JobController", "watch_job"]
@@ -70,8 +71,11 @@ class JobController(Controller):
         description=(
             "Queues a job of the given `kind` with its `params`; the answer is the queued "
             "job. Follow it with `GET /v1/jobs/{job_id}` or `/ws/jobs/{job_id}`. "
-            "`503` when the queue (Redis) is not answering."
+            "`503` when the queue (Redis) is not answering. `429` over "
+            "`JOB_LIMIT_PER_MINUTE` new jobs a minute or `MAX_OPEN_JOBS_PER_USER` queued "
+            "and active jobs."
         ),
+        guards=[limit_job_creation],
     )
     async def create_job(
         self, caller: Caller, data: JSONBody[JobRequest], job_service: NamedDependency[JobService]

@@ -65,4 +65,10 @@ def provide_job_service(
     state: State,
 ) -> JobService:
     settings: Settings = state["job_settings"]
-    return JobService(db_session, job_queue, redis, redis_timeout_s=settings.job_enqueue_timeout_s)
+    return JobService(
+        db_session,
+        job_queue,
+        redis,
+        redis_timeout_s=settings.job_enqueue_timeout_s,
+        max_open_jobs=settings.max_open_jobs_per_user,
+    )

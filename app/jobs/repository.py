@@ -97,6 +97,13 @@ class JobRepository(DomainRepository[JobRecord]):
             statement = statement.where(_t.status == status)
         return int((await self._db.execute(statement)).scalar_one())
 
+    async def count_open_for_owner(self, owner_sub: str) -> int:
+        """The owner's queued and active jobs (for MAX_OPEN_JOBS_PER_USER)."""
+        statement = select(func.count()).where(
+            _t.owner_sub == owner_sub, _t.status.in_(UNFINISHED_STATUSES)
+        )
+        return int((await self._db.execute(statement)).scalar_one())
+
     async def unfinished(self, queue: str, *, limit: int) -> Sequence[Row[Any]]:
         """A queue's queued or active records, least recently updated first (for the sweep)."""
         statement = (

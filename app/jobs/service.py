@@ -40,6 +40,7 @@ from app.jobs.schemas import (
     ProgressPayload,
     progress_channel,
 )
+from app.limits import check_open_jobs
 from app.realtime import RESYNC, PubSubHub, Subscription
 
 __all__ = [
@@ -133,8 +134,15 @@ class JobService:
     """What the HTTP API does with jobs, always scoped to the caller."""
 
     def __init__(
-        self, session: AsyncSession, queue: Queue, redis: Redis, *, redis_timeout_s: float
+        self,
+        session: AsyncSession,
+        queue: Queue,
+        redis: Redis,
+        *,
+        redis_timeout_s: float,
+        max_open_jobs: int = 0,
     ) -> None:
+        self._max_open_jobs = max_open_jobs
         self._session = session
         self._repository = JobRepository(session)
         self._queue = queue
@@ -143,6 +151,9 @@ class JobService:
 
     async def create(self, caller: Principal, request: JobRequest) -> Job:
         kind = kind_of(request)
+        if self._max_open_jobs:
+            open_jobs = await self._repository.count_open_for_owner(caller.sub)
+            check_open_jobs(open_jobs, self._max_open_jobs)
         params = request.params
         job_id = uuid.UUID(str(uuid7()))
         row = await self._repository.add(

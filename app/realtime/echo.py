@@ -7,10 +7,12 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from app.auth import PUBLIC_OPT
+
 __all__ = ["echo"]
 
 
-@websocket("/ws/echo", opt={"exclude_from_auth": True})
+@websocket("/ws/echo", opt={PUBLIC_OPT: True})
 async def echo(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.accept()
     try:

@@ -19,7 +19,6 @@ class RealtimePlugin(InitPluginProtocol):
         self.hub = PubSubHub(create_hub_client(redis_url))
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.state["hub"] = self.hub
         app_config.dependencies["hub"] = Provide(self._provide, sync_to_thread=False)
         app_config.route_handlers.append(echo)
         # The hub connects in the background: the API starts (and serves everything that
