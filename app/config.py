@@ -58,6 +58,9 @@ class Settings:
     # retries its active jobs.
     worker_liveness_ttl_s: int = 15
     log_level: str = "INFO"
+    # On SIGTERM a worker takes no new job and lets running ones finish for this long,
+    # then hands the rest back to the queue (another worker runs them from the start).
+    worker_shutdown_grace_s: int = 30
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -152,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_sweep_interval_s=_positive_int(env, "JOB_SWEEP_INTERVAL_SECONDS", 10),
         worker_liveness_ttl_s=_positive_int(env, "WORKER_LIVENESS_TTL_SECONDS", 15),
         log_level=log_level,
+        worker_shutdown_grace_s=_positive_int(env, "WORKER_SHUTDOWN_GRACE_SECONDS", 30, minimum=0),
     )
 
 

@@ -22,8 +22,9 @@ from app.docs import (
 from app.errors import exception_handlers
 from app.gateway import with_gateway
 from app.health.controller import HealthController
-from app.jobs.controller import JobController, watch_job
-from app.jobs.deps import JobsPlugin
+from app.jobs.controller import JobController
+from app.jobs.plugin import build_jobs_plugins
+from app.jobs.ws import watch_job
 from app.lifecycle import freeze_startup_objects
 from app.logging import configure_logging
 from app.projects.controller import ProjectController
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             build_sqlalchemy_plugin(settings),
             RedisPlugin(settings.redis_url),
             RealtimePlugin(settings.redis_url),
-            JobsPlugin(settings),
+            *build_jobs_plugins(settings),
             auth,
         ],
         cors_config=CORSConfig(

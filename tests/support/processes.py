@@ -61,7 +61,7 @@ def running_worker(
     """`saq app.worker.settings` with the test env; yields once its startup hook ran."""
     env = {**os.environ, **(extra_env or {})}
     client = redis.Redis.from_url(env["REDIS_URL"])
-    pattern = f"saq:{env['SAQ_QUEUE']}:alive:*"
+    pattern = f"jobs:alive:{env['SAQ_QUEUE']}:*"
     before = set(client.scan_iter(match=pattern))
     process = devstack.spawn([sys.executable, *command], env=env)
     try:
@@ -83,10 +83,14 @@ def running_worker(
 
 
 def forget_saq_queue(redis_url: str, queue: str) -> None:
-    """Delete one test queue's SAQ keys (jobs, lists, liveness) from a shared Redis."""
+    """Delete one test queue's keys (SAQ's, liveness, sweep lock) from a shared Redis."""
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"saq:*{queue}*", count=1000))
+        keys = [
+            key
+            for pattern in (f"saq:*{queue}*", f"jobs:*{queue}*")
+            for key in client.scan_iter(match=pattern, count=1000)
+        ]
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
     finally:
