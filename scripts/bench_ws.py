@@ -60,9 +60,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from app.jobs.schemas import ProgressMessage
 from app.jobs.progress import ProgressPublisher
 from app.jobs.recorder import JobStateWriter
+from app.jobs.schemas import ProgressMessage
 
 STATE_DIR = REPO_ROOT / ".devdata" / "bench"
 Key = tuple[str, str, int]  # job id, status, step

@@ -8,13 +8,16 @@ into the settings `saq app.worker.settings` reads.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import CronJob, QueueConfig, SAQConfig, SAQPlugin
+from redis.exceptions import RedisError
 from saq.types import PartialTimersDict
 
+import app.jobs.metrics  # noqa: F401  # registers the job gauges and their scrape hook
 from app.config import Settings
 from app.jobs.queue import DEQUEUE_TIMEOUT_S, WorkerQueue, create_queue_redis
 from app.jobs.runtime import shutdown, startup
@@ -104,12 +107,22 @@ class JobsPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.state["job_settings"] = self._settings
+        # The API never runs a worker (workers are their own processes): SAQPlugin's
+        # per-worker app hooks would only start a heartbeat thread nothing here uses,
+        # whose stop logs a RuntimeError traceback on every shutdown (litestar-saq 0.8).
+        for worker in self._saq.get_workers().values():
+            with contextlib.suppress(ValueError):
+                app_config.on_startup.remove(worker.on_app_startup)
+            with contextlib.suppress(ValueError):
+                app_config.on_shutdown.remove(worker.on_app_shutdown)
         app_config.on_shutdown.append(self._close)
         return app_config
 
     async def _close(self) -> None:
         for queue in self._saq.get_queues().queues.values():
-            await queue.disconnect()
+            # Redis may be gone by now; there is nothing left to tell it.
+            with contextlib.suppress(RedisError, OSError):
+                await queue.disconnect()
 
 
 def build_jobs_plugins(settings: Settings) -> list[InitPluginProtocol]:

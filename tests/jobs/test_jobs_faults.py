@@ -2,57 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from litestar import Litestar
 from litestar.exceptions import WebSocketDisconnect
-from litestar.testing import TestClient
 
-from tests.jobs.conftest import FAST_SWEEP_ENV, finished, start_job, wait_for_job
-from tests.support.processes import PrivateRedis, private_redis, running_worker
+from tests.jobs.conftest import PrivateStack, finished, start_job, wait_for_job
+from tests.support.processes import running_worker
 
 Auth = Callable[[str], dict[str, str]]
 Token = Callable[[str], str]
-
-
-@dataclasses.dataclass
-class PrivateStack:
-    redis: PrivateRedis
-    queue: str
-    client: TestClient[Litestar]
-
-    @property
-    def worker_env(self) -> dict[str, str]:
-        return {"REDIS_URL": self.redis.url, "SAQ_QUEUE": self.queue, **FAST_SWEEP_ENV}
-
-    def saq_job(self, job_id: str) -> dict[str, object]:
-        client = self.redis.client()
-        try:
-            stored = client.get(f"saq:job:{self.queue}:{job_id}")
-        finally:
-            client.close()
-        assert isinstance(stored, bytes)
-        job: dict[str, object] = json.loads(stored)
-        return job
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[PrivateStack]:
-    """A private Redis, and the app (in-process) using it with a queue of its own."""
-    from app.config import load_settings
-    from app.main import create_app
-
-    with private_redis(tmp_path) as server:
-        queue = f"faults-{uuid.uuid4().hex[:12]}"
-        settings = dataclasses.replace(load_settings(), redis_url=server.url, saq_queue=queue)
-        with TestClient(create_app(settings)) as client:
-            yield PrivateStack(server, queue, client)
 
 
 def test_redis_down_makes_post_503_within_2s_while_the_rest_works(
@@ -116,7 +77,7 @@ def test_a_worker_killed_mid_job_leaves_it_failed_not_active(
         job = wait_for_job(client, headers, job_id, finished, timeout=30)
     assert job["status"] == "failed"
     assert job["error"] == "The worker running this job stopped unexpectedly"
-    assert stack.saq_job(job_id)["status"] == "failed"
+    assert stack.saq_job(job_id).status == "failed"
 
 
 def test_a_job_that_raises_fails_with_a_safe_error(stack: PrivateStack, auth: Auth) -> None:
@@ -128,4 +89,4 @@ def test_a_job_that_raises_fails_with_a_safe_error(stack: PrivateStack, auth: Au
     assert job["error"] == "The job failed unexpectedly"
     assert "internal detail" not in json.dumps(job)
     # SAQ keeps the traceback for operators; clients never see it.
-    assert "internal detail" in str(stack.saq_job(job_id)["error"])
+    assert "internal detail" in str(stack.saq_job(job_id).error)

@@ -42,6 +42,13 @@ class WorkerProcess:
         self.process = process
         self.worker_id = worker_id
 
+    def terminate(self) -> None:
+        """SIGTERM, as an orchestrator does on a rolling deploy (returns at once)."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, exactly like a crashed or OOM-killed worker."""
         with contextlib.suppress(ProcessLookupError):
@@ -57,13 +64,15 @@ def running_worker(
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 30,
     command: Sequence[str] = SAQ_WORKER,
+    log_path: Path | None = None,
 ) -> Iterator[WorkerProcess]:
     """`saq app.worker.settings` with the test env; yields once its startup hook ran."""
     env = {**os.environ, **(extra_env or {})}
     client = redis.Redis.from_url(env["REDIS_URL"])
     pattern = f"jobs:alive:{env['SAQ_QUEUE']}:*"
     before = set(client.scan_iter(match=pattern))
-    process = devstack.spawn([sys.executable, *command], env=env)
+    log_file = log_path.open("wb") if log_path is not None else None
+    process = devstack.spawn([sys.executable, *command], env=env, stdout=log_file, stderr=log_file)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -80,6 +89,8 @@ def running_worker(
     finally:
         devstack.stop_process(process, "worker", timeout=10)
         client.close()
+        if log_file is not None:
+            log_file.close()
 
 
 def forget_saq_queue(redis_url: str, queue: str) -> None:
