@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from devstack import (
     REPO_ROOT,
     IssuerInfo,
+    RestartingChild,
     ServiceUrls,
     backing_services,
     dev_issuer,
@@ -113,13 +114,19 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
-def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    """Block until Ctrl-C/SIGTERM, or until a child dies (then everything stops)."""
+def _watch(children: dict[str, subprocess.Popen[bytes]], restarting: list[RestartingChild]) -> None:
+    """Block until Ctrl-C/SIGTERM, or until the API dies (then everything stops).
+
+    A worker that dies is started again: jobs it was running are failed or retried by
+    the sweep of the next one, as in production.
+    """
     while True:
         for name, process in children.items():
             if process.poll() is not None:
                 log(f"{name} exited with code {process.returncode}; stopping the stack")
                 return
+        for child in restarting:
+            child.check()
         time.sleep(0.5)
 
 
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env.update(issuer.env())
 
     children: dict[str, subprocess.Popen[bytes]] = {}
+    restarting: list[RestartingChild] = []
     if not (REPO_ROOT / "app" / "main.py").exists():
         log("app/main.py does not exist yet: running the backing services and issuer only")
     else:
@@ -155,10 +163,15 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             log("app/worker.py does not exist yet: no worker started")
         else:
             worker_command = [sys.executable, "-m", "saq", "app.worker.settings", "-v"]
-            children["worker"] = stack.enter_context(_child("worker", worker_command, env))
-        print(_banner(api, issuer, services, "worker" in children), flush=True)
+            # A short drain, so Ctrl-C never waits long for a demo job.
+            worker_env = {"WORKER_SHUTDOWN_GRACE_SECONDS": "5", **env}
+            worker = RestartingChild("worker", worker_command, env=worker_env)
+            stack.callback(worker.stop)
+            worker.start()
+            restarting.append(worker)
+        print(_banner(api, issuer, services, bool(restarting)), flush=True)
     if children:
-        _watch(children)
+        _watch(children, restarting)
     else:
         _wait_forever()
 
@@ -177,7 +190,7 @@ def main(argv: list[str]) -> int:
         stack = contextlib.ExitStack()
         try:
             run(args, stack)
-            code = 1  # a child died on its own
+            code = 1  # the API died on its own
         except KeyboardInterrupt:
             log("stopping...")
         except Exception as exc:
