@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from litestar.exceptions import WebSocketDisconnect
@@ -90,3 +91,24 @@ def test_a_job_that_raises_fails_with_a_safe_error(stack: PrivateStack, auth: Au
     assert "internal detail" not in json.dumps(job)
     # SAQ keeps the traceback for operators; clients never see it.
     assert "internal detail" in str(stack.saq_job(job_id).error)
+
+
+def test_a_frozen_redis_is_reported_by_the_worker_which_then_recovers(
+    stack: PrivateStack, auth: Auth, tmp_path: Path
+) -> None:
+    """Issue: without socket timeouts a hung Redis blocked the worker silently."""
+    client, headers = stack.client, auth("bob")
+    log_path = tmp_path / "worker.log"
+    with running_worker(stack.worker_env, log_path=log_path):
+        stack.redis.freeze()
+        try:
+            deadline = time.monotonic() + 25  # socket timeout (10 s) plus a liveness tick
+            while "Redis is not answering" not in log_path.read_text():
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        finally:
+            stack.redis.thaw()
+        job_id = start_job(client, headers, steps=2, delay_ms=0)["job_id"]
+        job = wait_for_job(client, headers, job_id, finished, timeout=30)
+    assert job["status"] == "complete"
+    assert "Redis answers again" in log_path.read_text()

@@ -147,6 +147,15 @@ class PrivateRedis:
             devstack.stop_process(self._process, "private redis-server", timeout=5)
             self._process = None
 
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers, as in a hung server."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
 
