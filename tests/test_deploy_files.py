@@ -290,6 +290,21 @@ def test_worker_can_be_scaled() -> None:
     assert "hostname" not in worker
 
 
+def test_a_stopping_worker_gets_its_whole_drain_before_a_sigkill() -> None:
+    """Rolling restarts: compose waits longer than the worker lets running jobs finish."""
+    import dataclasses
+
+    from app.config import Settings
+
+    (drain,) = (
+        f.default for f in dataclasses.fields(Settings) if f.name == "worker_shutdown_grace_s"
+    )
+    grace = services()["worker"]["stop_grace_period"]
+    assert grace.endswith("s"), grace
+    assert isinstance(drain, int)
+    assert int(grace[:-1]) >= drain + 10
+
+
 def test_api_gets_every_required_setting() -> None:
     svc = services()
     env = environment(svc["api"])
