@@ -98,13 +98,16 @@ def test_a_dead_workers_job_fails_within_ttl_and_sweep_behind_1000_queued_jobs(
     client, headers = stack.client, auth("carol")
     one_slot = {**stack.worker_env, "WORKER_CONCURRENCY": "1"}
     with running_worker(one_slot) as doomed:
-        job_id = start_job(client, headers, steps=50, delay_ms=300)["job_id"]
+        # Long enough to outlast queueing the backlog on a busy machine.
+        job_id = start_job(client, headers, steps=100, delay_ms=1000)["job_id"]
         path = f"/ws/jobs/{job_id}?token={token('carol')}"
         with client.websocket_connect(path) as socket:
-            while socket.receive_json(timeout=20)["step"] < 2:
+            while socket.receive_json(timeout=20)["step"] < 1:
                 continue
             _queue_backlog(stack, 1000)
             with running_worker(one_slot):  # busy with the backlog from its first second
+                running = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+                assert running["status"] == "active", running
                 doomed.kill()
                 killed_at = time.monotonic()
                 job = wait_for_job(client, headers, job_id, finished, timeout=30)
