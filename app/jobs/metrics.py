@@ -8,6 +8,8 @@
 - `jobs_workers{queue}`: workers that reported to SAQ within its worker-info interval.
 - `jobs_worker_runs{queue,worker,outcome}`: what each live worker process finished since
   it started (complete, failed, retried, aborted), from the stats SAQ's workers publish.
+- `jobs_recent_duration_seconds{kind,quantile}`: how long jobs completed in the last
+  ten minutes took from request to result (queue wait included: what a user waits).
 
 Each API process refreshes these from PostgreSQL and Redis before its own scrape.
 """
@@ -15,6 +17,7 @@ Each API process refreshes these from PostgreSQL and Redis before its own scrape
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from collections.abc import Mapping
 
@@ -50,6 +53,14 @@ WORKER_RUNS = Gauge(
     registry=REGISTRY,
 )
 OUTCOMES = ("complete", "failed", "retried", "aborted")
+DURATIONS = Gauge(
+    "jobs_recent_duration_seconds",
+    "Request-to-result time of jobs completed in the last ten minutes",
+    ["kind", "quantile"],
+    registry=REGISTRY,
+)
+DURATION_WINDOW = datetime.timedelta(minutes=10)
+QUANTILES = (0.5, 0.9, 0.99)
 
 
 async def refresh_job_metrics(app: Litestar) -> None:
@@ -69,10 +80,16 @@ async def refresh_job_metrics(app: Litestar) -> None:
 
 async def _refresh_records(app: Litestar) -> None:
     async with app_engine(app).connect() as connection:
-        rows = await JobRepository(connection).counts()
+        repository = JobRepository(connection)
+        rows = await repository.counts()
+        durations = await repository.recent_durations(DURATION_WINDOW, QUANTILES)
     JOBS.clear()
     for kind, status, count in rows:
         JOBS.labels(kind=kind, status=status).set(count)
+    DURATIONS.clear()
+    for kind, *values in durations:
+        for quantile, value in zip(QUANTILES, values, strict=True):
+            DURATIONS.labels(kind=kind, quantile=str(quantile)).set(float(value))
 
 
 async def _refresh_queue(app: Litestar, name: str) -> None:

@@ -117,6 +117,24 @@ class JobRepository:
         statement = select(_t.kind, _t.status, func.count()).group_by(_t.kind, _t.status)
         return (await self._db.execute(statement)).all()
 
+    async def recent_durations(
+        self, since: datetime.timedelta, quantiles: Sequence[float]
+    ) -> Sequence[Row[Any]]:
+        """(kind, seconds at each quantile) from request to completion, jobs completed lately."""
+        seconds = func.extract("epoch", _t.updated_at - _t.created_at)
+        statement = (
+            select(
+                _t.kind,
+                *(
+                    func.percentile_cont(q).within_group(seconds).label(f"q{i}")
+                    for i, q in enumerate(quantiles)
+                ),
+            )
+            .where(_t.status == JobStatus.COMPLETE, _t.updated_at >= _now() - since)
+            .group_by(_t.kind)
+        )
+        return (await self._db.execute(statement)).all()
+
     # --- writes -------------------------------------------------------------------------
 
     async def add(

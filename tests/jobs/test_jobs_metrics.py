@@ -56,6 +56,8 @@ def test_job_counts_by_kind_and_status_and_the_queue_depth(stack: PrivateStack, 
     assert done[("jobs_workers", (("queue", stack.queue),))] == 1
     assert done[("jobs", (("kind", "export"), ("status", "complete")))] >= 1
     assert done.get(queued_key, 0) == before.get(queued_key, 0)
+    median = done[("jobs_recent_duration_seconds", (("kind", "export"), ("quantile", "0.5")))]
+    assert 0 < median < 30
 
 
 def test_a_scrape_goes_on_when_redis_is_down(stack: PrivateStack, auth: Auth) -> None:

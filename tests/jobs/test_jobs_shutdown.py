@@ -28,7 +28,7 @@ from app.jobs.repository import JobRepository
 from app.jobs.service import saq_job_for
 from app.jobs.sweep import RETRY_PENDING, WORKER_LOST
 from tests.jobs.conftest import PrivateStack, finished, start_job, wait_for_job
-from tests.support.processes import running_worker
+from tests.support.processes import SAQ_WORKER, running_worker
 
 Auth = Callable[[str], dict[str, str]]
 Token = Callable[[str], str]
@@ -156,12 +156,16 @@ def test_sigterm_hands_a_long_job_back_and_the_next_worker_completes_it(
     assert stack.saq_job(job_id).status == "complete"
 
 
+LITESTAR_WORKER = ("-m", "litestar", "--app", "app.main:app", "workers", "run")
+
+
+@pytest.mark.parametrize("command", [SAQ_WORKER, LITESTAR_WORKER], ids=["saq", "litestar"])
 def test_a_job_that_fits_in_the_grace_period_completes_on_the_stopping_worker(
-    stack: PrivateStack, auth: Auth
+    stack: PrivateStack, auth: Auth, command: tuple[str, ...]
 ) -> None:
     client, headers = stack.client, auth("bob")
     long_grace = {**stack.worker_env, "WORKER_SHUTDOWN_GRACE_SECONDS": "20"}
-    with running_worker(long_grace) as old:
+    with running_worker(long_grace, command=command) as old:
         job_id = start_job(client, headers, steps=6, delay_ms=500)["job_id"]
         wait_for_job(client, headers, job_id, lambda job: job["step"] >= 1)
         old.terminate()
