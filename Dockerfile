@@ -72,4 +72,10 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # version; a bounded graceful shutdown so open WebSockets cannot hold a stop forever;
 # no uvicorn access log: the app writes its own JSON line per request (scripts/bench
 # serves its baseline and the API with these same settings).
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-server-header", "--no-access-log", "--timeout-graceful-shutdown", "20"]
+# uvicorn's own limits: past 2,000 open connections and tasks it answers 503 instead of
+# growing without bound; idle keep-alive connections close after 5 s; a WebSocket message
+# over 64 KiB closes the socket with 1009 (API.md); h11 (when used instead of httptools)
+# buffers at most 16 KiB of an incomplete request. httptools has no header size limit of
+# its own: the image belongs behind the edge (scripts/edge/nginx.conf) or another proxy
+# that bounds headers and slow clients.
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-server-header", "--no-access-log", "--timeout-graceful-shutdown", "20", "--limit-concurrency", "2000", "--timeout-keep-alive", "5", "--ws-max-size", "65536", "--h11-max-incomplete-event-size", "16384"]

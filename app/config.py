@@ -61,6 +61,15 @@ class Settings:
     # On SIGTERM a worker takes no new job and lets running ones finish for this long,
     # then hands the rest back to the queue (another worker runs them from the start).
     worker_shutdown_grace_s: int = 30
+    # Request bodies (app/http_input.py). The largest valid body is a project with a
+    # 200-character name and a 2,000-character description: ~2.3 KB typed plainly, at most
+    # ~27 KB if every character is sent as a JSON \u escape. 64 KiB admits every valid
+    # body however it is written; anything larger is refused (413) before it is decoded.
+    max_request_body_bytes: int = 65_536  # the edge's client_max_body_size matches it
+    # Fail fast when PostgreSQL stops answering (a frozen host, a silent network path): a
+    # statement that gets no answer within this many seconds is abandoned (and cancelled
+    # on the server), and the request answers 503. The API's statements take milliseconds.
+    db_statement_timeout_s: float = 3.0
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -156,6 +165,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_liveness_ttl_s=_positive_int(env, "WORKER_LIVENESS_TTL_SECONDS", 15),
         log_level=log_level,
         worker_shutdown_grace_s=_positive_int(env, "WORKER_SHUTDOWN_GRACE_SECONDS", 30, minimum=0),
+        max_request_body_bytes=_positive_int(env, "MAX_REQUEST_BODY_BYTES", 65_536, minimum=1024),
+        db_statement_timeout_s=float(_positive_int(env, "DB_STATEMENT_TIMEOUT_SECONDS", 3)),
     )
 
 

@@ -34,6 +34,7 @@ from litestar.types import Method
 from swagger_ui_bundle import swagger_ui_path
 
 from app.auth.plugin import BEARER_SCHEME
+from app.http_input import refuse_control_characters_in_path
 
 __all__ = [
     "build_openapi_config",
@@ -87,6 +88,8 @@ def _assets_router(url_path: str, folder: Path, name: str) -> Router:
         directories=[folder],
         name=name,
         include_in_schema=False,
+        # A NUL in the file path made the file system lookup raise (500).
+        guards=[refuse_control_characters_in_path],
     )
 
 

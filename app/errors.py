@@ -92,8 +92,9 @@ def _is_outage(exc: BaseException) -> str | None:
 
 
 # msgspec names a missing or unknown body field only in its message, and Litestar then
-# reports the whole body ("data") as the key: point the key at the field itself.
-_FIELD_IN_MESSAGE = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+# reports the whole body ("data") as the key: point the key at the field itself. The text
+# rules (app/text.py) run in a schema's __post_init__ and name their field the same way.
+_FIELD_IN_MESSAGE = re.compile(r"(?:unknown|missing required|invalid text in) field `([^`]+)`")
 
 
 def _name_body_fields(extra: list[Any]) -> list[Any]:

@@ -2,12 +2,19 @@
 
 Every line goes to one background writer that writes them in order, in batches, from its
 own thread, so the event loop never waits on a slow stderr.
+
+No line carries a credential: uvicorn's own loggers (which print a WebSocket handshake's
+path with its `?token=`) are routed through the same JSON handler, and every line that
+handler writes has bearer tokens, token-like query parameters and anything shaped like a
+JWT replaced by `[redacted]`. The access line (app/access_log.py) never holds a query
+string or a header in the first place, so it skips this pass.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -20,12 +27,46 @@ __all__ = [
     "JsonFormatter",
     "JsonLineHandler",
     "LineWriter",
+    "RedactSecrets",
     "configure_logging",
+    "redact_secrets",
     "root_handler",
 ]
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 _encoder = msgspec.json.Encoder()
+
+REDACTED = "[redacted]"
+# Query parameters whose value is a credential: token, access_token, id_token, client_secret…
+_SECRET_PARAMETER = re.compile(
+    r"(\b[\w.-]*(?:token|secret|password|passwd|api_?key)=)[^&#\s\"'\\]+", re.IGNORECASE
+)
+# `Authorization: Bearer …` / `Basic …` values, wherever they were quoted.
+_AUTHORIZATION_VALUE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+# A JWT anywhere else (base64url header and payload of a JSON object, then a signature).
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every credential-looking value replaced by `[redacted]`."""
+    text = _SECRET_PARAMETER.sub(rf"\1{REDACTED}", text)
+    text = _AUTHORIZATION_VALUE.sub(rf"\1 {REDACTED}", text)
+    return _JWT.sub(REDACTED, text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record's message without credentials, before any handler sees it.
+
+    Attached to uvicorn's loggers, so a handler someone adds to them later (a custom
+    `--log-config`) still never receives a token.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_secrets(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,7 +84,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return _encoder.encode(entry).decode()
+        # Last, over the whole line: extras and tracebacks may quote a URL or a header too.
+        return redact_secrets(_encoder.encode(entry).decode())
 
 
 class LineWriter:
@@ -183,6 +225,18 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # uvicorn's own access log would duplicate ours (and print query strings).
     logging.getLogger("uvicorn.access").disabled = True
+    # uvicorn's other loggers print through their own plain-text handler by default, and
+    # log each WebSocket handshake with its query string (`?token=…`): send them through
+    # ours instead, cleaned at the source as well.
+    for name in _UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        if not any(isinstance(existing, RedactSecrets) for existing in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 
 
 def _reset_writer_after_fork() -> None:

@@ -22,6 +22,7 @@ from app.docs import (
 from app.errors import exception_handlers
 from app.gateway import with_gateway
 from app.health.controller import HealthController
+from app.http_input import BoundedRequest
 from app.jobs.controller import JobController
 from app.jobs.plugin import build_jobs_plugins
 from app.jobs.ws import watch_job
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             max_age=600,
         ),
         exception_handlers=exception_handlers,
+        # Bodies are bounded before they are decoded (app/http_input.py).
+        request_class=BoundedRequest,
+        request_max_body_size=settings.max_request_body_bytes,
         openapi_config=build_openapi_config(auth.openapi_components()),
         on_startup=[mark_legacy_aliases, document_error_responses, freeze_startup_objects],
         # Logging is configured above, as JSON; Litestar's own setup would replace it.

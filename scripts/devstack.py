@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -312,40 +312,33 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
         _stop_postgres(pgdata.resolve(), server.system_user, info.pid)
 
 
-def _postgres_bin(name: str) -> Path:
-    from pgserver._commands import POSTGRES_BIN_PATH
+def postgres_program(name: str) -> Callable[..., str]:
+    """One of pgserver's PostgreSQL programs (`psql`, `pg_ctl`, …) as pgserver exports it:
+    a function of the arguments (plus `pgdata=` and subprocess.run's keywords) that returns
+    stdout and raises CalledProcessError. pgserver makes these at import, one per binary,
+    which is why they are looked up by name (its bin path lives in a private module)."""
+    import pgserver
 
-    return Path(POSTGRES_BIN_PATH) / name
+    program: Callable[..., str] = getattr(pgserver, name)
+    return program
 
 
 def _run_psql(socket_dir: Path, sql: str) -> None:
-    subprocess.run(
-        [
-            str(_postgres_bin("psql")),
-            "-h",
-            str(socket_dir),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qAt",
-        ],
-        input=sql.encode(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    psql = postgres_program("psql")
+    psql(["-h", str(socket_dir), "-U", "postgres", "-d", "postgres", "-qAt"], input=sql)
 
 
 def _stop_postgres(pgdata: Path, system_user: str | None, pid: int) -> None:
-    result = subprocess.run(
-        [str(_postgres_bin("pg_ctl")), "-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"],
-        user=system_user,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    if result.returncode != 0 and _pid_alive(pid):
-        log(f"pg_ctl stop failed ({result.stderr.decode().strip()}); terminating {pid}")
+    try:
+        postgres_program("pg_ctl")(
+            ["-m", "fast", "-w", "-t", "30", "stop"], pgdata=pgdata, user=system_user
+        )
+        stopped = True
+    except subprocess.CalledProcessError as error:
+        stopped = False
+        reason = f"exit {error.returncode}"
+    if not stopped and _pid_alive(pid):
+        log(f"pg_ctl stop failed ({reason}); terminating {pid}")
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     log(f"PostgreSQL {pid} stopped")

@@ -86,13 +86,13 @@ async def test_post_with_an_unused_id_creates_with_that_id(
     client: TestClient[Litestar], parent: Headers, db: asyncpg.Connection
 ) -> None:
     child_id = unique_id()
-    response = client.post("/v1/children", json=body(id=child_id, avatar="fox.png"), headers=parent)
+    response = client.post("/v1/children", json=body(id=child_id, avatar="fox"), headers=parent)
     assert response.status_code == 201, response.text
     assert response.json()["id"] == child_id
-    assert response.json()["avatar"] == "fox.png"
+    assert response.json()["avatar"] == "fox"
     row = await stored(db, child_id)
     assert row is not None
-    assert row["avatar"] == "fox.png"
+    assert row["avatar"] == "fox"
 
 
 async def test_post_with_own_id_replaces_every_field(
@@ -101,7 +101,7 @@ async def test_post_with_own_id_replaces_every_field(
     child_id = unique_id()
     first = client.post(
         "/v1/children",
-        json=body(id=child_id, interests=["trains", "music"], avatar="owl.png"),
+        json=body(id=child_id, interests=["trains", "music"], avatar="owl"),
         headers=parent,
     )
     assert first.status_code == 201

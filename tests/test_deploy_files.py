@@ -319,7 +319,62 @@ def test_api_gets_every_required_setting() -> None:
     assert (redis.scheme, redis.hostname) == ("redis", "redis")
     assert env["KEYCLOAK_AUDIENCE"] == API_CLIENT_ID
     assert env["TENANT_CLAIM"] == "tenant_id"
-    assert published_ports(svc["api"]) == {8000: 8000}
+    # Clients reach the API only through the edge (below).
+    assert published_ports(svc["api"]) == {}
+
+
+# --- the edge (nginx in front of the API) ------------------------------------------------
+
+EDGE_DIR = REPO_ROOT / "scripts" / "edge"
+# Just enough for load_settings() to give the defaults of everything else.
+REQUIRED_FOR_LOADING = {
+    "DATABASE_URL": "postgresql+asyncpg://u@db/app",
+    "REDIS_URL": "redis://redis:6379/0",
+    "KEYCLOAK_ISSUER": "http://localhost:8080/realms/app",
+    "KEYCLOAK_AUDIENCE": "app-api",
+}
+
+
+def _nginx_directives(name: str) -> list[str]:
+    text = (EDGE_DIR / "nginx.conf").read_text(encoding="utf-8")
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line[len(name) :].strip(" ;") for line in lines if line.startswith(f"{name} ")]
+
+
+def test_the_api_is_published_only_through_the_edge() -> None:
+    svc = services()
+    edge = svc["edge"]
+    assert edge["image"].startswith("nginx:")
+    assert published_ports(edge) == {8080: 8000}
+    assert published_ports(services({"API_PORT": "9000"})["edge"]) == {8080: 9000}
+    assert edge["depends_on"] == {"api": {"condition": "service_healthy"}}
+    # The edge runs the repository's config, mounted read-only, with the files beside it.
+    assert "./scripts/edge:/etc/nginx/edge:ro" in edge["volumes"]
+    assert edge["command"][:3] == ["nginx", "-c", "/etc/nginx/edge/nginx.conf"]
+    assert (EDGE_DIR / "listen.conf").read_text().count("listen 8080;") == 1
+    assert "server api:8000;" in (EDGE_DIR / "upstream.conf").read_text()
+    assert "/health" in " ".join(edge["healthcheck"]["test"])
+
+
+def test_edge_limits_match_the_api() -> None:
+    from app.config import load_settings
+
+    # The edge refuses bodies the API would refuse anyway, and no larger ones reach it.
+    api_limit = load_settings({**REQUIRED_FOR_LOADING}).max_request_body_bytes
+    (body_limit,) = _nginx_directives("client_max_body_size")
+    assert body_limit == f"{api_limit // 1024}k"
+    assert _nginx_directives("large_client_header_buffers") == ["4 16k"]
+    for timeout in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        assert _nginx_directives(timeout) == ["10s"], timeout
+    # A WebSocket's ?token= must never reach a log: no $request or $args in the format.
+    formats = " ".join(_nginx_directives("log_format"))
+    text = (EDGE_DIR / "nginx.conf").read_text(encoding="utf-8")
+    log_format = text[text.index("log_format") : text.index(";", text.index("log_format"))]
+    assert "$request " not in log_format
+    assert "$request_uri" not in log_format
+    assert "$args" not in log_format
+    assert "$query_string" not in log_format
+    assert formats
 
 
 @pytest.mark.parametrize(
@@ -675,6 +730,15 @@ def test_default_command_serves_the_app_with_uvicorn_for_production() -> None:
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
     assert argv[argv.index("--port") + 1] == "8000"
     assert not {"--reload", "--debug"} & set(argv)
+
+
+def test_default_command_sets_uvicorn_limits() -> None:
+    argv = json.loads(of_kind(final_stage(), "CMD")[-1].arguments)
+    flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+    assert int(flags["--limit-concurrency"]) > 0
+    assert 0 < int(flags["--timeout-keep-alive"]) <= 15
+    assert int(flags["--h11-max-incomplete-event-size"]) <= 65_536
+    assert flags["--ws-max-size"] == "65536"  # API.md: a message over 64 KiB closes 1009
 
 
 def hadolint_binary() -> str:

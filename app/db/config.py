@@ -63,7 +63,9 @@ def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             pool_recycle=1800,
             connect_args={
                 "timeout": settings.db_connect_timeout_s,
-                "command_timeout": 30,
+                # Client-side, so it also holds when the server is frozen (a server-side
+                # statement_timeout needs a server that runs).
+                "command_timeout": settings.db_statement_timeout_s,
                 # JIT planning costs more than it saves on the small queries an API runs.
                 "server_settings": {"application_name": "litestar-spa-api", "jit": "off"},
             },

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 from litestar import Controller, MediaType, Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.response.base import ASGIResponse
@@ -13,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.docs import finished_response_is
 from app.health.schemas import Liveness, Readiness
-from app.health.service import check_database, check_redis
+from app.health.service import ReadinessCheck
 
 __all__ = ["HealthController"]
 
 _LIVE_BODY = msgspec.json.encode(Liveness())
+# Where the app's shared readiness check lives in its state.
+_READINESS_KEY = "readiness_check"
 
 
 class HealthController(Controller):
@@ -47,14 +48,18 @@ class HealthController(Controller):
         },
     )
     async def readiness(
-        self, db_engine: NamedDependency[AsyncEngine], redis: NamedDependency[Redis]
+        self,
+        state: State,
+        db_engine: NamedDependency[AsyncEngine],
+        redis: NamedDependency[Redis],
     ) -> Response[Readiness]:
-        database, redis_state = await asyncio.gather(check_database(db_engine), check_redis(redis))
-        ready = database == "ok" and redis_state == "ok"
+        # One check shared by every caller of this app, answered from a short cache.
+        check: ReadinessCheck | None = state.get(_READINESS_KEY)
+        if check is None:
+            check = state[_READINESS_KEY] = ReadinessCheck(db_engine, redis)
+        checks = await check.checks()
+        ready = all(value == "ok" for value in checks.values())
         return Response(
-            Readiness(
-                status="ok" if ready else "unavailable",
-                checks={"database": database, "redis": redis_state},
-            ),
+            Readiness(status="ok" if ready else "unavailable", checks=checks),
             status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE,
         )

@@ -31,6 +31,7 @@ from app.projects.schemas import (
     VersionedProject,
 )
 from app.projects.service import IfMatch, etag
+from app.text import search_text
 
 __all__ = ["ProjectController"]
 
@@ -97,7 +98,10 @@ class ProjectController(Controller):
         ] = ProjectSort.NEWEST,
     ) -> ProjectPage:
         """Projects the caller can see, newest first unless `sort` says otherwise."""
-        return await project_reads.list_projects(limit=limit, offset=offset, q=q, sort=sort)
+        # Names are stored in NFC (app/text.py): search in the same form.
+        return await project_reads.list_projects(
+            limit=limit, offset=offset, q=search_text(q), sort=sort
+        )
 
     @post(_COLLECTION, summary="Create a project", response_headers=[_ETAG_HEADER])
     async def create_project(

@@ -7,8 +7,10 @@ from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, UnsetType
+from msgspec.structs import force_setattr
 
 from app.projects.models import DESCRIPTION_MAX, NAME_MAX
+from app.text import person_text
 
 __all__ = [
     "NO_NUL",
@@ -29,7 +31,10 @@ Name = Annotated[
         min_length=1,
         max_length=NAME_MAX,
         pattern=NO_NUL,
-        description=f"1-{NAME_MAX} characters; surrounding whitespace is removed.",
+        description=(
+            f"1-{NAME_MAX} characters; surrounding whitespace is removed; stored in Unicode "
+            "NFC; no control, bidirectional or zero-width characters."
+        ),
     ),
 ]
 Description = Annotated[
@@ -37,7 +42,10 @@ Description = Annotated[
     msgspec.Meta(
         max_length=DESCRIPTION_MAX,
         pattern=NO_NUL,
-        description=f"At most {DESCRIPTION_MAX} characters.",
+        description=(
+            f"At most {DESCRIPTION_MAX} characters; stored in Unicode NFC; newline and tab "
+            "allowed, other control, bidirectional and zero-width characters not."
+        ),
     ),
 ]
 
@@ -67,9 +75,18 @@ class ProjectPage(msgspec.Struct, frozen=True):
     offset: int
 
 
+def _description(value: str | None) -> str | None:
+    return None if value is None else person_text(value, "description", multiline=True)
+
+
 class ProjectCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name
     description: Description | None = None
+
+    def __post_init__(self) -> None:
+        # The text rules of API.md, for every way in (app/text.py).
+        force_setattr(self, "name", person_text(self.name, "name"))
+        force_setattr(self, "description", _description(self.description))
 
 
 class ProjectPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -77,6 +94,12 @@ class ProjectPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     name: Name | UnsetType = UNSET
     description: Description | UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        if self.name is not UNSET:
+            force_setattr(self, "name", person_text(self.name, "name"))
+        if self.description is not UNSET:
+            force_setattr(self, "description", _description(self.description))
 
 
 class ProjectSort(enum.StrEnum):

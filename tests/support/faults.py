@@ -8,6 +8,7 @@ import contextlib
 import os
 import pwd
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,12 +18,6 @@ from pathlib import Path
 import devstack
 
 from tests.support.processes import REPO_ROOT
-
-
-def _pg_ctl() -> str:
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    return str(Path(POSTGRES_BIN_PATH) / "pg_ctl")
 
 
 @dataclass
@@ -41,20 +36,17 @@ class PrivatePostgres:
         return None if owner == pwd.getpwuid(os.getuid()).pw_name else owner
 
     def _pg_ctl(self, *args: str) -> None:
-        result = subprocess.run(
-            [_pg_ctl(), "-D", str(self.pgdata), "-w", "-t", "30", *args],
-            user=self._owner,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"pg_ctl {' '.join(args)} failed ({result.returncode}): "
-                f"{(result.stdout + result.stderr).strip()[-1000:]}"
+        try:
+            devstack.postgres_program("pg_ctl")(
+                ["-w", "-t", "30", *args],
+                pgdata=self.pgdata,
+                user=self._owner,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
             )
+        except subprocess.CalledProcessError as error:
+            # pgserver logs the program's output on the `pgserver` logger.
+            raise RuntimeError(f"pg_ctl {' '.join(args)} failed ({error.returncode})") from None
 
     def stop(self) -> None:
         """Fast shutdown: open connections are cut, as when a server restarts or fails over."""
@@ -62,6 +54,31 @@ class PrivatePostgres:
 
     def start(self) -> None:
         self._pg_ctl("-o", self.options, "-l", str(self.pgdata / "restart.log"), "start")
+
+    def _processes(self) -> list[int]:
+        """The postmaster and every backend and helper process it forked."""
+        postmaster = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The parent pid follows the parenthesised command name.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the whole server: connections stay open but nothing answers, as when a
+        host stalls or a network path silently drops packets. SIGCONT when the block ends."""
+        pids = self._processes()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
 
 def _postmaster_options(pgdata: Path) -> str:

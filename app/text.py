@@ -1,0 +1,118 @@
+"""Rules for text a person typed (API.md, "Children"), enforced once for every such field.
+
+- Stored in Unicode NFC, so "Café" typed with a composed é and with e + combining accent
+  is one name (and one search term), not two that look the same.
+- Refused with 400 naming the field: control characters (a description may keep newline
+  and tab), bidirectional controls (which can make a name display as something else),
+  zero-width and other invisible formatting characters (Unicode category Cf), and
+  unpaired surrogates (not text; PostgreSQL cannot store them).
+- An avatar is null, a built-in picture name, or an https:// URL; nothing that a browser
+  would run (`javascript:`) or fetch insecurely.
+
+Schemas call these from `__post_init__`; msgspec turns the ValueError into a validation
+error, and app/errors.py names the field from the message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+__all__ = [
+    "AVATAR_NAME_PATTERN",
+    "AVATAR_URL_MAX_LENGTH",
+    "TextError",
+    "avatar",
+    "person_text",
+    "person_texts",
+    "search_text",
+]
+
+AVATAR_NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+AVATAR_URL_MAX_LENGTH = 2048
+# Printable ASCII after the scheme: a URL with spaces or raw non-ASCII is not one to
+# hand a browser as is.
+_AVATAR_URL = re.compile(r"^https://[!-~]+$")
+
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+class TextError(ValueError):
+    """Text that breaks the rules; the message names the field (see app/errors.py)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"invalid text in field `{field}`: {problem}")
+        self.field = field
+
+
+def _describe(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    if char in _BIDI_CONTROLS:
+        return f"must not contain bidirectional control characters ({code})"
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return f"must not contain control characters ({code})"
+    if category == "Cs":
+        return f"must not contain unpaired surrogates ({code})"
+    return f"must not contain zero-width or invisible formatting characters ({code})"
+
+
+def _refused(value: str, *, multiline: bool) -> str | None:
+    """The first refused character of `value`, if any."""
+    controls = _ASCII_CONTROL_EXCEPT_NEWLINE_TAB if multiline else _ASCII_CONTROL
+    found = controls.search(value)
+    if found is not None:
+        return found.group()
+    if value.isascii():
+        return None
+    for char in value:
+        # Cc: C0/C1 controls; Cf: format characters (bidi controls, zero-width space and
+        # joiners, word joiner, BOM, soft hyphen, tag characters); Cs: lone surrogates.
+        if ord(char) >= 0x80 and unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+            return char
+    return None
+
+
+def person_text(value: str, field: str, *, multiline: bool = False) -> str:
+    """`value` in NFC, or TextError naming `field` when it holds a refused character.
+
+    `multiline` (descriptions) lets newline and tab through.
+    """
+    bad = _refused(value, multiline=multiline)
+    if bad is not None:
+        raise TextError(field, _describe(bad))
+    if value.isascii() or unicodedata.is_normalized("NFC", value):
+        return value
+    return unicodedata.normalize("NFC", value)
+
+
+def person_texts(values: list[str], field: str) -> list[str]:
+    """Each item through `person_text`, named `field[index]`."""
+    return [person_text(value, f"{field}[{index}]") for index, value in enumerate(values)]
+
+
+def avatar(value: str | None, field: str = "avatar") -> str | None:
+    """None, a built-in picture name (1-64 of a-z 0-9 _ -) or an https:// URL of at most
+    2,048 characters; TextError otherwise."""
+    if value is None or AVATAR_NAME_PATTERN.match(value):
+        return value
+    if len(value) > AVATAR_URL_MAX_LENGTH:
+        raise TextError(field, f"a URL may have at most {AVATAR_URL_MAX_LENGTH} characters")
+    if _AVATAR_URL.match(value):
+        parts = urlsplit(value)
+        # No credentials: "https://trusted.example@elsewhere.example/" points elsewhere.
+        if parts.hostname and "@" not in parts.netloc:
+            return value
+    raise TextError(field, "must be null, a picture name (1-64 of a-z 0-9 _ -) or an https:// URL")
+
+
+def search_text(value: str | None) -> str | None:
+    """A search term in NFC, so it matches what `person_text` stored."""
+    if value is None or value.isascii():
+        return value
+    return unicodedata.normalize("NFC", value)
