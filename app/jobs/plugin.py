@@ -29,6 +29,7 @@ from app.jobs.tasks import (
 )
 
 __all__ = [
+    "SAQ_STOP_WAIT_S",
     "SAQ_SWEEP_INTERVAL_S",
     "JobsPlugin",
     "build_jobs_plugins",

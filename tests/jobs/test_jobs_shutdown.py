@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.auth import Principal
+from app.jobs.plugin import SAQ_STOP_WAIT_S
 from app.jobs.queue import WorkerQueue
 from app.jobs.registry import KINDS
 from app.jobs.repository import JobRepository
@@ -116,7 +117,8 @@ def test_a_dead_workers_job_fails_within_ttl_and_sweep_behind_1000_queued_jobs(
     ttl = int(stack.worker_env["WORKER_LIVENESS_TTL_SECONDS"])
     interval = int(stack.worker_env["JOB_SWEEP_INTERVAL_SECONDS"])
     assert (job["status"], job["error"]) == ("failed", WORKER_LOST)
-    assert took < ttl + interval + 2, f"the sweep took {took:.1f} s"
+    # TTL + interval is the design bound; the rest is slack for a loaded test machine.
+    assert took < ttl + interval + 5, f"the sweep took {took:.1f} s"
     assert messages[-1]["status"] == "failed"
     assert code == 1000
     queued = client.get("/v1/jobs?status=queued", headers=headers).json()["total"]
@@ -141,7 +143,8 @@ def test_sigterm_hands_a_long_job_back_and_the_next_worker_completes_it(
             with running_worker(stack.worker_env):
                 job = wait_for_job(client, headers, job_id, finished, timeout=30)
                 messages, code = _messages_until_close(socket, timeout=10)
-    assert stop_took < 1 + 4, f"the worker took {stop_took:.1f} s to stop"
+    # The 1 s drain, SAQ's wait for its slots, the hand-back; slack for a loaded machine.
+    assert stop_took < 1 + SAQ_STOP_WAIT_S + 5, f"the worker took {stop_took:.1f} s to stop"
     assert (handed_back["status"], handed_back["error"]) == ("queued", None)
     assert job["status"] == "complete"
     assert (job["progress"], job["step"], job["result"]["steps"]) == (100, 10, 10)
