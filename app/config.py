@@ -163,6 +163,11 @@ class WorkerSettings(DatabaseSettings):
     db_statement_timeout_s: float = Field(
         3.0, gt=0, validation_alias=_env("DB_STATEMENT_TIMEOUT_SECONDS")
     )
+    # On SIGTERM a worker takes no new job and lets running ones finish for this long,
+    # then hands the rest back to the queue (another worker runs them from the start).
+    worker_shutdown_grace_s: int = Field(
+        30, ge=0, validation_alias=_env("WORKER_SHUTDOWN_GRACE_SECONDS")
+    )
 
     @field_validator("redis_url")
     @classmethod

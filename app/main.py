@@ -24,8 +24,9 @@ from app.errors import exception_handlers
 from app.gateway import Gateway, unrouted_exception_handlers
 from app.health.controller import HealthController
 from app.http_input import BoundedRequest
-from app.jobs.controller import JobController, watch_job
-from app.jobs.deps import JobsPlugin
+from app.jobs.controller import JobController
+from app.jobs.plugin import build_jobs_plugins
+from app.jobs.ws import watch_job
 from app.lifecycle import freeze_startup_objects
 from app.limits import LimitsPlugin
 from app.logging import configure_logging
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             build_sqlalchemy_plugin(settings),
             redis,
             RealtimePlugin(settings.redis_url),
-            JobsPlugin(settings),
+            *build_jobs_plugins(settings),
             auth,
             limits,  # after redis: its shutdown flush runs before the client closes
         ],

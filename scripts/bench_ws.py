@@ -60,8 +60,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from app.jobs.progress import ProgressPublisher
+from app.jobs.recorder import JobStateWriter
 from app.jobs.schemas import ProgressMessage
-from app.jobs.service import JobStateWriter
 
 STATE_DIR = REPO_ROOT / ".devdata" / "bench"
 Key = tuple[str, str, int]  # job id, status, step
@@ -239,7 +240,9 @@ async def _run(args: argparse.Namespace, env: dict[str, str], base: str, api_pid
         published: dict[Key, float] = {}
         engine = create_async_engine(env["DATABASE_URL"], pool_size=args.jobs)
         publisher = Redis.from_url(env["REDIS_URL"])
-        writer = TimedWriter(async_sessionmaker(engine), publisher, published=published)
+        writer = TimedWriter(
+            async_sessionmaker(engine), ProgressPublisher(publisher), published=published
+        )
         interval = args.interval_ms / 1000
         clients = [psutil.Process(process.pid) for process in processes]
         cpu_api, cpu_clients = _cpu_seconds(api), sum(map(_cpu_seconds, clients))

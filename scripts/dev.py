@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from devstack import (
     REPO_ROOT,
     IssuerInfo,
+    RestartingChild,
     ServiceUrls,
     backing_services,
     browser_redirect_uris,
@@ -205,13 +206,19 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
-def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    """Block until Ctrl-C/SIGTERM, or until a child dies (then everything stops)."""
+def _watch(children: dict[str, subprocess.Popen[bytes]], restarting: list[RestartingChild]) -> None:
+    """Block until Ctrl-C/SIGTERM, or until the API dies (then everything stops).
+
+    A worker that dies is started again: jobs it was running are failed or retried by
+    the sweep of the next one, as in production.
+    """
     while True:
         for name, process in children.items():
             if process.poll() is not None:
                 log(f"{name} exited with code {process.returncode}; stopping the stack")
                 return
+        for child in restarting:
+            child.check()
         time.sleep(0.5)
 
 
@@ -237,6 +244,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env.update(issuer.env())
 
     children: dict[str, subprocess.Popen[bytes]] = {}
+    restarting: list[RestartingChild] = []
     if not (REPO_ROOT / "app" / "main.py").exists():
         log("app/main.py does not exist yet: running the backing services and issuer only")
     else:
@@ -255,7 +263,12 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         else:
             # No `-v`: the worker logs through app/logging.py at LOG_LEVEL like the API.
             worker_command = [sys.executable, "-m", "saq", "app.worker.settings"]
-            children["worker"] = stack.enter_context(_child("worker", worker_command, env))
+            # A short drain, so Ctrl-C never waits long for a demo job.
+            worker_env = {"WORKER_SHUTDOWN_GRACE_SECONDS": "5", **env}
+            worker = RestartingChild("worker", worker_command, env=worker_env)
+            stack.callback(worker.stop)
+            worker.start()
+            restarting.append(worker)
         if args.seed:
             seed(api, issuer.issuer, out=sys.stderr)
         if args.spa:
@@ -265,12 +278,12 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             children["SPA"] = stack.enter_context(_child("SPA", spa_command, spa_env, SPA_DIR))
         write_env_file(args.env_file, env)
         stack.callback(args.env_file.unlink, missing_ok=True)
-        banner = _banner(api, issuer, services, "worker" in children, args.env_file)
+        banner = _banner(api, issuer, services, bool(restarting), args.env_file)
         if "SPA" in children:
             banner = banner.replace("\n  Issuer ", f"\n  SPA           {SPA_URL}\n  Issuer ", 1)
         print(banner, flush=True)
     if children:
-        _watch(children)
+        _watch(children, restarting)
     else:
         _wait_forever()
 
@@ -289,7 +302,7 @@ def main(argv: list[str]) -> int:
         stack = contextlib.ExitStack()
         try:
             run(args, stack)
-            code = 1  # a child died on its own
+            code = 1  # the API died on its own
         except KeyboardInterrupt:
             log("stopping...")
         except Exception as exc:

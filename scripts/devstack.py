@@ -589,3 +589,66 @@ def _read_ready_line(
         f"exited with code {code}" if code is not None else f"sent no ready line in {timeout:.0f} s"
     )
     raise RuntimeError(f"dev issuer {reason}")
+
+
+# --- a child that is started again when it crashes ----------------------------------
+
+
+class RestartingChild:
+    """A child process that is started again whenever it exits on its own.
+
+    For the worker under `scripts/dev`: a crash (or `kill -9`) costs a few seconds of
+    jobs, not the whole stack. Restarts back off (1 s, doubling up to `max_backoff_s`)
+    while the child keeps dying young, and start over at 1 s once it ran for a minute.
+    """
+
+    STEADY_S = 60.0
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stop_timeout: float = 10.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.command = list(command)
+        self.env = env
+        self.stop_timeout = stop_timeout
+        self.max_backoff_s = max_backoff_s
+        self.restarts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._backoff_s = 1.0
+        self._restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = spawn(self.command, env=self.env)
+        self._started_at = time.monotonic()
+        log(f"{self.name} started (pid {self.process.pid})")
+
+    def check(self) -> None:
+        """Call now and then: restarts the child when it has exited and its pause is over."""
+        now = time.monotonic()
+        if self._restart_at is None:
+            if self.process is None or self.process.poll() is None:
+                return
+            if now - self._started_at >= self.STEADY_S:
+                self._backoff_s = 1.0
+            log(
+                f"{self.name} exited with code {self.process.returncode}; "
+                f"restarting it in {self._backoff_s:.0f} s"
+            )
+            self._restart_at = now + self._backoff_s
+            self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
+        elif now >= self._restart_at:
+            self._restart_at = None
+            self.restarts += 1
+            self.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, self.name, timeout=self.stop_timeout)
+            log(f"{self.name} stopped")

@@ -292,6 +292,17 @@ def test_worker_can_be_scaled() -> None:
     assert "hostname" not in worker
 
 
+def test_a_stopping_worker_gets_its_whole_drain_before_a_sigkill() -> None:
+    """Rolling restarts: compose waits longer than the worker lets running jobs finish."""
+    from app.config import WorkerSettings
+
+    drain = WorkerSettings.model_fields["worker_shutdown_grace_s"].default
+    grace = services()["worker"]["stop_grace_period"]
+    assert grace.endswith("s"), grace
+    assert isinstance(drain, int)
+    assert int(grace[:-1]) >= drain + 10
+
+
 def test_api_gets_every_required_setting() -> None:
     svc = services()
     env = environment(svc["api"])

@@ -1,40 +1,34 @@
-"""HTTP endpoints for jobs and the `/ws/jobs/{job_id}` progress socket."""
+"""HTTP endpoints for jobs (the progress socket is in `app/jobs/ws.py`).
 
-from __future__ import annotations
+No `from __future__ import annotations` here, on purpose: litestar-saq adds its own
+`Job` to the app's signature namespace, which Litestar prefers over this module's names
+when it resolves string annotations; real annotations keep `Job` our response schema.
+"""
 
-import asyncio
-import contextlib
-import logging
 import re
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, WebSocket, delete, get, post, websocket
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, ValidationException, WebSocketDisconnect
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import Caller
 from app.errors import exception_handlers
 from app.jobs.deps import provide_job_service
 from app.jobs.registry import KINDS
-from app.jobs.schemas import Job, JobPage, JobRequest, JobStatus
-from app.jobs.service import JobNotFound, JobService, ProgressFollower, parse_job_id
+from app.jobs.schemas import Job, JobPage, JobRequest
+from app.jobs.service import JobService
+from app.jobs.status import JobStatus
 from app.limits import limit_job_creation
-from app.realtime import HubUnavailable, PubSubHub
 
-__all__ = ["JobController", "watch_job"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["JobController"]
 
 JOB_PATH = ["/v1/jobs/{job_id:str}", "/jobs/{job_id:str}"]
 # Far beyond any real history, and well inside what PostgreSQL takes as an OFFSET.
 MAX_OFFSET = 1_000_000_000
-WS_CLOSE_NOT_FOUND = 4404
-WS_CLOSE_TRY_AGAIN_LATER = 1013
-WS_CLOSE_INTERNAL_ERROR = 1011
 
 _FIELD_IN_MESSAGE = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
 
@@ -119,53 +113,3 @@ class JobController(Controller):
         self, caller: Caller, job_id: FromPath[str], job_service: NamedDependency[JobService]
     ) -> Job:
         return await job_service.abort(caller, job_id)
-
-
-@websocket("/ws/jobs/{job_id:str}")
-async def watch_job(
-    socket: WebSocket[Any, Any, Any],
-    job_id: FromPath[str],
-    caller: Caller,
-    hub: NamedDependency[PubSubHub],
-    db_engine: NamedDependency[AsyncEngine],
-) -> None:
-    """The job's current state, then one message per update; closes 1000 after the end.
-
-    Unknown or someone else's job: 4404 (after accepting, so browsers see the code).
-    """
-    await socket.accept()
-    parsed = parse_job_id(job_id)
-    if parsed is None:
-        await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
-        return
-    follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
-    # Clients send nothing here; listening is how we learn that one has left.
-    watcher = asyncio.create_task(_stop_when_client_leaves(socket, follower))
-    try:
-        async with contextlib.aclosing(follower.messages()) as messages:
-            async for data in messages:
-                await socket.send_text(data)
-        code, reason = 1000, "Job finished"
-    except WebSocketDisconnect:
-        return
-    except JobNotFound:
-        code, reason = WS_CLOSE_NOT_FOUND, "Job not found"
-    except HubUnavailable:
-        code, reason = WS_CLOSE_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
-    except Exception:
-        logger.exception("job progress socket failed")
-        code, reason = WS_CLOSE_INTERNAL_ERROR, "Internal error"
-    finally:
-        watcher.cancel()
-    if not follower.stopped:
-        with contextlib.suppress(WebSocketDisconnect):
-            await socket.close(code, reason)
-
-
-async def _stop_when_client_leaves(
-    socket: WebSocket[Any, Any, Any], follower: ProgressFollower
-) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while (await socket.receive())["type"] != "websocket.disconnect":
-            continue
-    follower.stop()

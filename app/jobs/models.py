@@ -14,17 +14,16 @@ from advanced_alchemy.types import JsonB
 from sqlalchemy import CheckConstraint, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-__all__ = ["JOB_STATUSES", "UNFINISHED_STATUSES", "JobRecord"]
+from app.jobs.status import UNFINISHED, JobStatus
 
-JOB_STATUSES = ("queued", "active", "complete", "failed", "aborted")
-UNFINISHED_STATUSES = ("queued", "active")
+__all__ = ["JobRecord"]
 
 
 class JobRecord(UUIDv7AuditBase):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('queued', 'active', 'complete', 'failed', 'aborted')",
+            f"status IN ({', '.join(repr(status.value) for status in JobStatus)})",
             name="status_known",
         ),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
@@ -35,7 +34,7 @@ class JobRecord(UUIDv7AuditBase):
     # The SAQ queue it was sent to: a worker's sweep judges only its own queue's jobs.
     queue: Mapped[str] = mapped_column(String(100))
     params: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     progress: Mapped[int] = mapped_column(SmallInteger, default=0)
     step: Mapped[int] = mapped_column(default=0)
     total_steps: Mapped[int] = mapped_column(default=0)
@@ -54,7 +53,7 @@ Index(
     "ix_jobs_unfinished_queue_updated_at",
     JobRecord.queue,
     JobRecord.updated_at,
-    postgresql_where=JobRecord.status.in_(UNFINISHED_STATUSES),
+    postgresql_where=JobRecord.status.in_(UNFINISHED),
 )
 # Retention purge of finished records.
 Index("ix_jobs_updated_at", JobRecord.updated_at)

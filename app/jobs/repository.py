@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy import Row, Table, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.repository import DomainRepository
-from app.jobs.models import UNFINISHED_STATUSES, JobRecord
+from app.jobs.models import JobRecord
+from app.jobs.status import UNFINISHED, JobStatus
 
 __all__ = ["JOB_AND_PROGRESS_COLUMNS", "JOB_COLUMNS", "PROGRESS_COLUMNS", "JobRepository"]
 
@@ -99,18 +100,54 @@ class JobRepository(DomainRepository[JobRecord]):
 
     async def count_open_for_owner(self, owner_sub: str) -> int:
         """The owner's queued and active jobs (for MAX_OPEN_JOBS_PER_USER)."""
-        statement = select(func.count()).where(
-            _t.owner_sub == owner_sub, _t.status.in_(UNFINISHED_STATUSES)
-        )
+        statement = select(func.count()).where(_t.owner_sub == owner_sub, _t.status.in_(UNFINISHED))
         return int((await self._db.execute(statement)).scalar_one())
 
-    async def unfinished(self, queue: str, *, limit: int) -> Sequence[Row[Any]]:
-        """A queue's queued or active records, least recently updated first (for the sweep)."""
+    async def unfinished(
+        self,
+        queue: str,
+        status: JobStatus,
+        *,
+        limit: int,
+        after: tuple[datetime.datetime, uuid.UUID] | None = None,
+    ) -> Sequence[Row[Any]]:
+        """A queue's records in one unfinished status, by (updated_at, id), after `after`.
+
+        For the sweep: active records are few (workers x concurrency) and read whole;
+        queued ones may be thousands, so they are read a page at a time from a cursor.
+        """
         statement = (
             select(_t.id, _t.status, _t.updated_at)
-            .where(_t.queue == queue, _t.status.in_(UNFINISHED_STATUSES))
-            .order_by(_t.updated_at)
+            .where(_t.queue == queue, _t.status == status)
+            .order_by(_t.updated_at, _t.id)
             .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(
+                tuple_(_t.updated_at, _t.id) > tuple_(literal(after[0]), literal(after[1]))
+            )
+        return (await self._db.execute(statement)).all()
+
+    async def counts(self) -> Sequence[Row[Any]]:
+        """(kind, status, count) over every record still kept, for the metrics."""
+        statement = select(_t.kind, _t.status, func.count()).group_by(_t.kind, _t.status)
+        return (await self._db.execute(statement)).all()
+
+    async def recent_durations(
+        self, since: datetime.timedelta, quantiles: Sequence[float]
+    ) -> Sequence[Row[Any]]:
+        """(kind, seconds at each quantile) from request to completion, jobs completed lately."""
+        seconds = func.extract("epoch", _t.updated_at - _t.created_at)
+        statement = (
+            select(
+                _t.kind,
+                *(
+                    func.percentile_cont(q).within_group(seconds).label(f"q{i}")
+                    for i, q in enumerate(quantiles)
+                ),
+            )
+            .where(_t.status == JobStatus.COMPLETE, _t.updated_at >= _now() - since)
+            .group_by(_t.kind)
         )
         return (await self._db.execute(statement)).all()
 
@@ -138,7 +175,7 @@ class JobRepository(DomainRepository[JobRecord]):
                 kind=kind,
                 queue=queue,
                 params=params,
-                status="queued",
+                status=JobStatus.QUEUED,
                 progress=0,
                 step=0,
                 total_steps=total_steps,
@@ -178,8 +215,8 @@ class JobRepository(DomainRepository[JobRecord]):
         """Mark a queued (or re-run) job active for a new attempt; None if it was aborted."""
         return await self.transition(
             job_id,
-            from_statuses=UNFINISHED_STATUSES,
-            status="active",
+            from_statuses=UNFINISHED,
+            status=JobStatus.ACTIVE,
             progress=0,
             step=0,
             message=message,
@@ -189,7 +226,7 @@ class JobRepository(DomainRepository[JobRecord]):
 
     async def purge_finished(self, older_than: datetime.timedelta) -> int:
         statement = delete(_table).where(
-            _t.status.not_in(UNFINISHED_STATUSES), _t.updated_at < _now() - older_than
+            _t.status.not_in(UNFINISHED), _t.updated_at < _now() - older_than
         )
         result = await self._db.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)

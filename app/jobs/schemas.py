@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.children.schemas import Child
+from app.jobs.status import JobStatus
 from app.projects.schemas import Project
 
 __all__ = [
-    "TERMINAL_STATUSES",
     "DemoJobRequest",
     "DemoParams",
     "DemoResult",
@@ -26,17 +26,9 @@ __all__ = [
     "JobStatus",
     "ProgressMessage",
     "ProgressPayload",
-    "progress_channel",
 ]
 
-JobStatus = Literal["queued", "active", "complete", "failed", "aborted"]
 JobKindName = Literal["demo", "export"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"complete", "failed", "aborted"})
-
-
-def progress_channel(job_id: uuid.UUID | str) -> str:
-    """The Redis pub/sub channel that carries a job's progress messages."""
-    return f"job_progress:{job_id}"
 
 
 # --- parameters of each kind (strict: unknown fields are a 400 naming them) -------------

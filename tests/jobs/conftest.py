@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from saq import Job as SaqJob
+from saq.queue.redis import RedisQueue
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.processes import (
+    PrivateRedis,
     WorkerProcess,
     forget_saq_queue,
+    private_redis,
     running_api,
     running_worker,
 )
 
 # The session's worker sweeps often, so tests about dead workers finish quickly.
-FAST_SWEEP_ENV = {"JOB_SWEEP_INTERVAL_SECONDS": "1", "WORKER_LIVENESS_TTL_SECONDS": "3"}
+FAST_SWEEP_ENV = {
+    "JOB_SWEEP_INTERVAL_SECONDS": "1",
+    "WORKER_LIVENESS_TTL_SECONDS": "3",
+    "WORKER_SHUTDOWN_GRACE_SECONDS": "2",
+}
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +115,41 @@ def start_job(
     assert response.status_code == 202, response.text
     job: dict[str, Any] = response.json()
     return job
+
+
+@dataclasses.dataclass
+class PrivateStack:
+    redis: PrivateRedis
+    queue: str
+    client: TestClient[Litestar]
+
+    @property
+    def worker_env(self) -> dict[str, str]:
+        return {"REDIS_URL": self.redis.url, "SAQ_QUEUE": self.queue, **FAST_SWEEP_ENV}
+
+    def saq_job(self, job_id: str) -> SaqJob:
+        """SAQ's copy of a job, read through SAQ's own queue API."""
+
+        async def read() -> SaqJob | None:
+            queue = RedisQueue.from_url(self.redis.url, name=self.queue)
+            try:
+                return await queue.job(job_id)
+            finally:
+                await queue.disconnect()
+
+        job = asyncio.run(read())
+        assert job is not None
+        return job
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[PrivateStack]:
+    """A private Redis, and the app (in-process) using it with a queue of its own."""
+    from app.config import load_settings
+    from app.main import create_app
+
+    with private_redis(tmp_path) as server:
+        queue = f"faults-{uuid.uuid4().hex[:12]}"
+        settings = load_settings().model_copy(update={"redis_url": server.url, "saq_queue": queue})
+        with TestClient(create_app(settings)) as client:
+            yield PrivateStack(server, queue, client)

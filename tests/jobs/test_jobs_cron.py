@@ -1,4 +1,4 @@
-"""The worker's cron jobs and outcome hook, called directly against the real database/Redis."""
+"""The sweep, the outcome hook and the cron jobs, called directly on the real database/Redis."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.auth import Principal
 from app.config import load_settings
-from app.jobs import tasks
+from app.jobs import runtime, sweep, tasks
+from app.jobs.queue import WorkerQueue
 from app.jobs.registry import KINDS
 from app.jobs.repository import JobRepository
 from app.jobs.service import saq_job_for
+from app.jobs.sweep import Sweeper
 
 Auth = Callable[[str], dict[str, str]]
 OWNER = Principal(
@@ -46,7 +48,11 @@ OWNER = Principal(
 class Harness:
     ctx: Context
     queue: RedisQueue
-    resources: tasks.WorkerResources
+    resources: runtime.WorkerResources
+
+    @property
+    def sweeper(self) -> Sweeper:
+        return Sweeper(self.resources, self.queue)
 
     async def add_job(
         self, kind: str = "demo", *, status: str = "queued", enqueue: bool = True
@@ -95,8 +101,8 @@ async def harness() -> AsyncIterator[Harness]:
     settings = load_settings().model_copy(update={"job_state_ttl_s": 86_400})
     redis = Redis.from_url(os.environ["REDIS_URL"])
     queue = RedisQueue(redis, name=f"cron-{uuid.uuid4().hex[:12]}")
-    engine = tasks.create_worker_engine(settings)
-    resources = tasks.WorkerResources(
+    engine = runtime.create_worker_engine(settings)
+    resources = runtime.WorkerResources(
         settings=settings,
         engine=engine,
         sessions=async_sessionmaker(engine, expire_on_commit=False),
@@ -107,7 +113,11 @@ async def harness() -> AsyncIterator[Harness]:
     ctx = cast("Context", {"worker": SimpleNamespace(queue=queue), "resources": resources})
     yield Harness(ctx, queue, resources)
     await engine.dispose()
-    keys = [key async for key in redis.scan_iter(match=f"saq:*{queue.name}*")]
+    keys = [
+        key
+        for pattern in (f"saq:*{queue.name}*", f"jobs:*{queue.name}*")
+        async for key in redis.scan_iter(match=pattern)
+    ]
     if keys:
         await redis.delete(*keys)
     await redis.aclose()
@@ -119,11 +129,11 @@ async def test_sweep_fails_the_active_job_of_a_dead_worker(
     job_id = await harness.add_job("demo", status="active")
     await harness.run_on(job_id, worker_id="crashed-worker")  # no liveness key: it died
 
-    assert (await tasks.sweep_jobs(harness.ctx))["changed"] >= 1
+    assert (await harness.sweeper.sweep()).changed >= 1
 
     row = await harness.record(db, job_id)
     assert row["status"] == "failed"
-    assert row["error"] == tasks.WORKER_LOST
+    assert row["error"] == sweep.WORKER_LOST
     saq_job = await harness.queue.job(str(job_id))
     assert saq_job is not None
     assert saq_job.status == Status.FAILED
@@ -135,11 +145,11 @@ async def test_sweep_retries_a_retryable_job_of_a_dead_worker(
     job_id = await harness.add_job("export", status="active")  # two attempts allowed
     await harness.run_on(job_id, worker_id="crashed-worker")
 
-    await tasks.sweep_jobs(harness.ctx)
+    await harness.sweeper.sweep()
 
     row = await harness.record(db, job_id)
     assert row["status"] == "queued"
-    assert row["message"] == tasks.RETRY_PENDING
+    assert row["message"] == sweep.RETRY_PENDING
     saq_job = await harness.queue.job(str(job_id))
     assert saq_job is not None
     assert saq_job.status == Status.QUEUED
@@ -153,9 +163,9 @@ async def test_sweep_leaves_the_jobs_of_live_workers_alone(
 ) -> None:
     job_id = await harness.add_job("demo", status="active")
     await harness.run_on(job_id, worker_id="busy-worker")
-    await harness.resources.redis.set(tasks.alive_key(harness.queue.name, "busy-worker"), b"1")
+    await harness.resources.redis.set(runtime.alive_key(harness.queue.name, "busy-worker"), b"1")
 
-    await tasks.sweep_jobs(harness.ctx)
+    await harness.sweeper.sweep()
 
     assert (await harness.record(db, job_id))["status"] == "active"
 
@@ -167,10 +177,10 @@ async def test_sweep_fails_records_whose_job_never_reached_the_queue(
     fresh = await harness.add_job("demo", enqueue=False)
     await db.execute("UPDATE jobs SET updated_at = now() - interval '5 minutes' WHERE id = $1", old)
 
-    await tasks.sweep_jobs(harness.ctx)
+    await harness.sweeper.sweep()
 
     assert (await harness.record(db, old))["status"] == "failed"
-    assert (await harness.record(db, old))["error"] == tasks.LOST
+    assert (await harness.record(db, old))["error"] == sweep.LOST
     assert (await harness.record(db, fresh))["status"] == "queued"
 
 
@@ -184,17 +194,17 @@ async def test_sweep_carries_over_a_job_saq_swept_itself(
         "UPDATE jobs SET updated_at = now() - interval '30 seconds' WHERE id = $1", job_id
     )
 
-    await tasks.sweep_jobs(harness.ctx)
+    await harness.sweeper.sweep()
 
     row = await harness.record(db, job_id)
-    assert (row["status"], row["error"]) == ("failed", tasks.WORKER_LOST)
+    assert (row["status"], row["error"]) == ("failed", sweep.WORKER_LOST)
 
 
 @pytest.mark.parametrize(
     ("exception", "error"),
     [
         (TimeoutError(), tasks.TIME_LIMIT),
-        (RuntimeError("password=hunter2 at db.internal:5432"), tasks.UNEXPECTED),
+        (RuntimeError("password=hunter2 at db.internal:5432"), sweep.UNEXPECTED),
     ],
 )
 async def test_outcomes_decided_by_saq_reach_the_record_as_safe_text(
@@ -269,15 +279,9 @@ async def test_long_deleted_projects_are_purged(
     assert {row["id"]: row["is_deleted"] for row in rows} == {recent: True, kept: False}
 
 
-def test_cron_lines_fire_at_the_configured_interval() -> None:
-    assert tasks.cron_expression_every(1) == "* * * * * */1"
-    assert tasks.cron_expression_every(15) == "* * * * * */15"
-    assert tasks.cron_expression_every(120) == "*/2 * * * *"
-
-
 async def test_saq_sweep_spares_a_job_being_dequeued(harness: Harness) -> None:
     """A job moved to the active list but not yet marked active is not aborted at once."""
-    queue = tasks.WorkerQueue(harness.queue.redis, name=harness.queue.name)
+    queue = WorkerQueue(harness.queue.redis, name=harness.queue.name)
     job_id = await harness.add_job("demo")
     dequeued = await queue.dequeue(timeout=2)  # in the active list, status still "queued"
     assert dequeued is not None
@@ -285,7 +289,7 @@ async def test_saq_sweep_spares_a_job_being_dequeued(harness: Harness) -> None:
     assert await queue.sweep(lock=1) == []
     assert (await queue.job(str(job_id))).status == Status.QUEUED  # type: ignore[union-attr]
 
-    patient = tasks.WorkerQueue(harness.queue.redis, name=queue.name, mid_dequeue_grace_s=0)
+    patient = WorkerQueue(harness.queue.redis, name=queue.name, mid_dequeue_grace_s=0)
     await harness.queue.redis.delete(queue.namespace("sweep"))
     assert await patient.sweep(lock=1, abort=0.1) == [f"saq:job:{queue.name}:{job_id}"]
     # Never started (its worker died before marking it active): queued again, not lost.
@@ -294,7 +298,7 @@ async def test_saq_sweep_spares_a_job_being_dequeued(harness: Harness) -> None:
 
 
 async def test_saq_sweep_frees_an_active_job_past_its_time_limit(harness: Harness) -> None:
-    queue = tasks.WorkerQueue(harness.queue.redis, name=harness.queue.name)
+    queue = WorkerQueue(harness.queue.redis, name=harness.queue.name)
     job_id = await harness.add_job("export")  # two attempts: freed means retried
     job = await harness.run_on(job_id, worker_id="the-sweeper")
     job.timeout = 1
@@ -306,3 +310,60 @@ async def test_saq_sweep_frees_an_active_job_past_its_time_limit(harness: Harnes
     assert freed is not None
     assert freed.status == Status.QUEUED
     assert freed.error == "swept"
+
+
+async def _add_backlog(harness: Harness, db: asyncpg.Connection, count: int, age_s: int) -> None:
+    """`count` queued records of the harness's queue, all `age_s` seconds old, not enqueued."""
+    await db.execute(
+        """
+        INSERT INTO jobs (id, owner_sub, kind, queue, params, status, progress, step,
+                          total_steps, message, attempts, created_at, updated_at)
+        SELECT gen_random_uuid(), $1, 'demo', $2, '{}', 'queued', 0, 0, 10, 'Waiting', 0,
+               now() - make_interval(secs => $3), now() - make_interval(secs => $3)
+        FROM generate_series(1, $4)
+        """,
+        OWNER.sub,
+        harness.queue.name,
+        float(age_s),
+        count,
+    )
+
+
+async def test_sweep_finds_a_dead_workers_job_behind_a_large_backlog(
+    harness: Harness, db: asyncpg.Connection
+) -> None:
+    """Issue: with 500+ older queued records the sweep never reached the active one."""
+    await _add_backlog(harness, db, 3 * sweep.SWEEP_PAGE, age_s=5)
+    job_id = await harness.add_job("demo", status="active")
+    await harness.run_on(job_id, worker_id="crashed-worker")
+
+    result = await harness.sweeper.sweep()
+
+    assert (await harness.record(db, job_id))["status"] == "failed"
+    assert result.changed == 1  # the fresh backlog is left alone
+
+
+async def test_sweep_pages_through_the_whole_backlog_in_turn(
+    harness: Harness, db: asyncpg.Connection
+) -> None:
+    """Records lost before reaching SAQ are failed wherever they sit in a long backlog."""
+    total = 2 * sweep.SWEEP_PAGE + 10
+    await _add_backlog(harness, db, total, age_s=600)
+    sweeper = harness.sweeper
+
+    changed = [(await sweeper.sweep()).changed for _ in range(3)]
+
+    assert changed == [sweep.SWEEP_PAGE, sweep.SWEEP_PAGE, 10]
+    left = await db.fetchval(
+        "SELECT count(*) FROM jobs WHERE queue = $1 AND status = 'queued'", harness.queue.name
+    )
+    assert left == 0
+
+
+async def test_sweep_says_nothing_when_nothing_changed(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.add_job("demo")  # queued, as it should be
+    with caplog.at_level("DEBUG", logger="app.jobs"):
+        assert (await harness.sweeper.sweep()).changed == 0
+    assert caplog.records == []

@@ -2,57 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from litestar import Litestar
 from litestar.exceptions import WebSocketDisconnect
-from litestar.testing import TestClient
 
-from tests.jobs.conftest import FAST_SWEEP_ENV, finished, start_job, wait_for_job
-from tests.support.processes import PrivateRedis, private_redis, running_worker
+from tests.jobs.conftest import PrivateStack, finished, start_job, wait_for_job
+from tests.support.processes import running_worker
 
 Auth = Callable[[str], dict[str, str]]
 Token = Callable[[str], str]
-
-
-@dataclasses.dataclass
-class PrivateStack:
-    redis: PrivateRedis
-    queue: str
-    client: TestClient[Litestar]
-
-    @property
-    def worker_env(self) -> dict[str, str]:
-        return {"REDIS_URL": self.redis.url, "SAQ_QUEUE": self.queue, **FAST_SWEEP_ENV}
-
-    def saq_job(self, job_id: str) -> dict[str, object]:
-        client = self.redis.client()
-        try:
-            stored = client.get(f"saq:job:{self.queue}:{job_id}")
-        finally:
-            client.close()
-        assert isinstance(stored, bytes)
-        job: dict[str, object] = json.loads(stored)
-        return job
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[PrivateStack]:
-    """A private Redis, and the app (in-process) using it with a queue of its own."""
-    from app.config import load_settings
-    from app.main import create_app
-
-    with private_redis(tmp_path) as server:
-        queue = f"faults-{uuid.uuid4().hex[:12]}"
-        settings = load_settings().model_copy(update={"redis_url": server.url, "saq_queue": queue})
-        with TestClient(create_app(settings)) as client:
-            yield PrivateStack(server, queue, client)
 
 
 def test_redis_down_makes_post_503_within_2s_while_the_rest_works(
@@ -116,7 +78,7 @@ def test_a_worker_killed_mid_job_leaves_it_failed_not_active(
         job = wait_for_job(client, headers, job_id, finished, timeout=30)
     assert job["status"] == "failed"
     assert job["error"] == "The worker running this job stopped unexpectedly"
-    assert stack.saq_job(job_id)["status"] == "failed"
+    assert stack.saq_job(job_id).status == "failed"
 
 
 def test_a_job_that_raises_fails_with_a_safe_error(stack: PrivateStack, auth: Auth) -> None:
@@ -128,4 +90,25 @@ def test_a_job_that_raises_fails_with_a_safe_error(stack: PrivateStack, auth: Au
     assert job["error"] == "The job failed unexpectedly"
     assert "internal detail" not in json.dumps(job)
     # SAQ keeps the traceback for operators; clients never see it.
-    assert "internal detail" in str(stack.saq_job(job_id)["error"])
+    assert "internal detail" in str(stack.saq_job(job_id).error)
+
+
+def test_a_frozen_redis_is_reported_by_the_worker_which_then_recovers(
+    stack: PrivateStack, auth: Auth, tmp_path: Path
+) -> None:
+    """Issue: without socket timeouts a hung Redis blocked the worker silently."""
+    client, headers = stack.client, auth("bob")
+    log_path = tmp_path / "worker.log"
+    with running_worker(stack.worker_env, log_path=log_path):
+        stack.redis.freeze()
+        try:
+            deadline = time.monotonic() + 25  # socket timeout (10 s) plus a liveness tick
+            while "Redis is not answering" not in log_path.read_text():
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        finally:
+            stack.redis.thaw()
+        job_id = start_job(client, headers, steps=2, delay_ms=0)["job_id"]
+        job = wait_for_job(client, headers, job_id, finished, timeout=30)
+    assert job["status"] == "complete"
+    assert "Redis answers again" in log_path.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -324,3 +325,17 @@ def test_litestar_workers_run_is_an_alias_of_the_saq_worker(
         job_id = start_job(idle_client, auth("alice"), steps=2, delay_ms=0)["job_id"]
         job = wait_for_job(idle_client, auth("alice"), job_id, finished)
     assert job["status"] == "complete"
+
+
+def test_the_api_starts_and_stops_without_saq_worker_machinery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SAQPlugin's per-worker app hooks (a heartbeat thread) are not run by the API."""
+    from app.config import load_settings
+    from app.main import create_app
+
+    app = create_app(load_settings())
+    with caplog.at_level("DEBUG"), TestClient(app) as test_client:
+        assert test_client.get("/health").status_code == 200
+        assert not any("heartbeat" in thread.name for thread in threading.enumerate())
+    assert [record for record in caplog.records if record.levelname == "ERROR"] == []

@@ -44,6 +44,13 @@ class WorkerProcess:
         self.process = process
         self.worker_id = worker_id
 
+    def terminate(self) -> None:
+        """SIGTERM, as an orchestrator does on a rolling deploy (returns at once)."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, exactly like a crashed or OOM-killed worker."""
         with contextlib.suppress(ProcessLookupError):
@@ -59,13 +66,15 @@ def running_worker(
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 30,
     command: Sequence[str] = SAQ_WORKER,
+    log_path: Path | None = None,
 ) -> Iterator[WorkerProcess]:
     """`saq app.worker.settings` with the test env; yields once its startup hook ran."""
     env = {**os.environ, **(extra_env or {})}
     client = redis.Redis.from_url(env["REDIS_URL"])
-    pattern = f"saq:{env['SAQ_QUEUE']}:alive:*"
+    pattern = f"jobs:alive:{env['SAQ_QUEUE']}:*"
     before = set(client.scan_iter(match=pattern))
-    process = devstack.spawn([sys.executable, *command], env=env)
+    log_file = log_path.open("wb") if log_path is not None else None
+    process = devstack.spawn([sys.executable, *command], env=env, stdout=log_file, stderr=log_file)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -82,13 +91,19 @@ def running_worker(
     finally:
         devstack.stop_process(process, "worker", timeout=10)
         client.close()
+        if log_file is not None:
+            log_file.close()
 
 
 def forget_saq_queue(redis_url: str, queue: str) -> None:
-    """Delete one test queue's SAQ keys (jobs, lists, liveness) from a shared Redis."""
+    """Delete one test queue's keys (SAQ's, liveness, sweep lock) from a shared Redis."""
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"saq:*{queue}*", count=1000))
+        keys = [
+            key
+            for pattern in (f"saq:*{queue}*", f"jobs:*{queue}*")
+            for key in client.scan_iter(match=pattern, count=1000)
+        ]
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
     finally:
@@ -133,6 +148,15 @@ class PrivateRedis:
         if self._process is not None:
             devstack.stop_process(self._process, "private redis-server", timeout=5)
             self._process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers, as in a hung server."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)

@@ -1,0 +1,77 @@
+"""`/ws/jobs/{job_id}`: a job's current state, then each update, then close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.auth import Caller
+from app.jobs.follow import JobNotFound, ProgressFollower
+from app.jobs.progress import parse_job_id
+from app.realtime import HubUnavailable, PubSubHub
+
+__all__ = ["watch_job"]
+
+logger = logging.getLogger(__name__)
+
+WS_CLOSE_NOT_FOUND = 4404
+WS_CLOSE_TRY_AGAIN_LATER = 1013
+WS_CLOSE_INTERNAL_ERROR = 1011
+
+
+@websocket("/ws/jobs/{job_id:str}")
+async def watch_job(
+    socket: WebSocket[Any, Any, Any],
+    job_id: FromPath[str],
+    caller: Caller,
+    hub: NamedDependency[PubSubHub],
+    db_engine: NamedDependency[AsyncEngine],
+) -> None:
+    """The job's current state, then one message per update; closes 1000 after the end.
+
+    Unknown or someone else's job: 4404 (after accepting, so browsers see the code).
+    """
+    await socket.accept()
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
+        return
+    follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
+    # Clients send nothing here; listening is how we learn that one has left.
+    watcher = asyncio.create_task(_stop_when_client_leaves(socket, follower))
+    try:
+        async with contextlib.aclosing(follower.messages()) as messages:
+            async for data in messages:
+                await socket.send_text(data)
+        code, reason = 1000, "Job finished"
+    except WebSocketDisconnect:
+        return
+    except JobNotFound:
+        code, reason = WS_CLOSE_NOT_FOUND, "Job not found"
+    except HubUnavailable:
+        code, reason = WS_CLOSE_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
+    except Exception:
+        logger.exception("job progress socket failed")
+        code, reason = WS_CLOSE_INTERNAL_ERROR, "Internal error"
+    finally:
+        watcher.cancel()
+    if not follower.stopped:
+        with contextlib.suppress(WebSocketDisconnect):
+            await socket.close(code, reason)
+
+
+async def _stop_when_client_leaves(
+    socket: WebSocket[Any, Any, Any], follower: ProgressFollower
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while (await socket.receive())["type"] != "websocket.disconnect":
+            continue
+    follower.stop()

@@ -1,0 +1,65 @@
+"""What `WorkerQueue.sweep` assumes about SAQ's Redis layout, checked on the real thing.
+
+The override exists for SAQ issue #277 (a job being dequeued can be swept). It reads
+SAQ's active list and sweep lock by name, which SAQ does not promise to keep: these
+tests fail, with a message saying what to re-check, on any other SAQ minor version.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import saq
+from redis.asyncio import Redis
+from saq.queue.redis import RedisQueue
+
+from app.jobs.queue import SAQ_ADAPTER_VERSION, WorkerQueue, saq_version_supported
+
+UPGRADE_HINT = (
+    "app/jobs/queue.py WorkerQueue.sweep was written against saq {wanted}x; saq {found} is "
+    "installed. Check whether SAQ fixed issue #277 (then drop the override) or re-check "
+    "its Redis key names, then update SAQ_ADAPTER_VERSION and the pin in pyproject.toml."
+)
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[RedisQueue]:
+    name = f"adapter-{uuid.uuid4().hex[:12]}"
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    yield RedisQueue(redis, name=name)
+    keys = [key async for key in redis.scan_iter(match=f"saq:*{name}*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+def test_the_installed_saq_is_the_version_the_adapter_was_written_for() -> None:
+    assert saq_version_supported(), UPGRADE_HINT.format(
+        wanted=SAQ_ADAPTER_VERSION, found=saq.__version__
+    )
+
+
+async def test_a_dequeued_job_sits_in_the_active_list_the_adapter_reads(
+    queue: RedisQueue,
+) -> None:
+    job = await queue.enqueue("demo", key="layout-check")
+    assert job is not None
+    dequeued = await queue.dequeue(timeout=1)
+    assert dequeued is not None
+    active = await queue.redis.lrange(queue.namespace("active"), 0, -1)  # type: ignore[misc]
+    assert active == [job.id.encode()], UPGRADE_HINT.format(
+        wanted=SAQ_ADAPTER_VERSION, found=saq.__version__
+    )
+
+
+async def test_saqs_own_sweep_takes_the_lock_the_adapter_shares(queue: RedisQueue) -> None:
+    await queue.sweep(lock=30)
+    assert await queue.redis.ttl(queue.namespace("sweep")) > 0, UPGRADE_HINT.format(
+        wanted=SAQ_ADAPTER_VERSION, found=saq.__version__
+    )
+    # Held: the adapter's sweep in the same window does nothing, as SAQ's would.
+    adapter = WorkerQueue(queue.redis, name=queue.name)
+    assert await adapter.sweep(lock=30) == []
