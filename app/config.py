@@ -58,6 +58,9 @@ class Settings:
     # retries its active jobs.
     worker_liveness_ttl_s: int = 15
     log_level: str = "INFO"
+    # Signing keys are re-read from the JWKS at least this often, so a withdrawn key (and
+    # every token verified with it) stops being accepted within this time.
+    jwks_ttl_s: int = 300
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -152,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_sweep_interval_s=_positive_int(env, "JOB_SWEEP_INTERVAL_SECONDS", 10),
         worker_liveness_ttl_s=_positive_int(env, "WORKER_LIVENESS_TTL_SECONDS", 15),
         log_level=log_level,
+        jwks_ttl_s=_positive_int(env, "KEYCLOAK_JWKS_TTL_SECONDS", 300),
     )
 
 

@@ -490,6 +490,11 @@ class IssuerInfo:
         response.raise_for_status()
         return str(response.json()["kid"])
 
+    def withdraw(self, kid: str) -> None:
+        """Remove the key `kid` from the JWKS; the newest remaining key signs from now on."""
+        response = httpx.post(f"{self.base_url}/dev/withdraw", json={"kid": kid})
+        response.raise_for_status()
+
     def jwks(self) -> dict[str, Any]:
         """The JWKS (this fetch counts in `jwks_requests`)."""
         response = httpx.get(self.jwks_url)
