@@ -61,6 +61,8 @@ class Settings:
     # Signing keys are re-read from the JWKS at least this often, so a withdrawn key (and
     # every token verified with it) stops being accepted within this time.
     jwks_ttl_s: int = 300
+    # Job sockets one caller may hold open at once in one API process.
+    max_sockets_per_user: int = 20
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -156,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_liveness_ttl_s=_positive_int(env, "WORKER_LIVENESS_TTL_SECONDS", 15),
         log_level=log_level,
         jwks_ttl_s=_positive_int(env, "KEYCLOAK_JWKS_TTL_SECONDS", 300),
+        max_sockets_per_user=_positive_int(env, "MAX_SOCKETS_PER_USER", 20),
     )
 
 

@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             build_sqlalchemy_plugin(settings),
             RedisPlugin(settings.redis_url),
-            RealtimePlugin(settings.redis_url),
+            RealtimePlugin(settings),
             JobsPlugin(settings),
             auth,
         ],

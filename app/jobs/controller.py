@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -22,7 +21,7 @@ from app.jobs.deps import provide_job_service
 from app.jobs.registry import KINDS
 from app.jobs.schemas import Job, JobPage, JobRequest, JobStatus
 from app.jobs.service import JobNotFound, JobService, ProgressFollower, parse_job_id
-from app.realtime import HubUnavailable, PubSubHub
+from app.realtime import HubUnavailable, PubSubHub, guard_socket
 
 __all__ = ["JobController", "watch_job"]
 
@@ -135,8 +134,9 @@ async def watch_job(
         await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
         return
     follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
-    # Clients send nothing here; listening is how we learn that one has left.
-    watcher = asyncio.create_task(_stop_when_client_leaves(socket, follower))
+    # Reads what the client sends (token renewal; how we learn it left), enforces the
+    # socket limits and the token's lifetime; stops the follower when the socket ends.
+    watcher = guard_socket(socket, caller, on_end=follower.stop)
     try:
         async with contextlib.aclosing(follower.messages()) as messages:
             async for data in messages:
@@ -156,12 +156,3 @@ async def watch_job(
     if not follower.stopped:
         with contextlib.suppress(WebSocketDisconnect):
             await socket.close(code, reason)
-
-
-async def _stop_when_client_leaves(
-    socket: WebSocket[Any, Any, Any], follower: ProgressFollower
-) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while (await socket.receive())["type"] != "websocket.disconnect":
-            continue
-    follower.stop()

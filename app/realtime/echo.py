@@ -7,6 +7,8 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from app.realtime.sockets import incoming_texts
+
 __all__ = ["echo"]
 
 
@@ -14,7 +16,7 @@ __all__ = ["echo"]
 async def echo(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.accept()
     try:
-        while True:
-            await socket.send_text(await socket.receive_text())
+        async for text in incoming_texts(socket):
+            await socket.send_text(text)
     except WebSocketDisconnect:
         return
