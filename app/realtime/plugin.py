@@ -11,6 +11,7 @@ from app.config import Settings
 from app.realtime.echo import echo
 from app.realtime.hub import PubSubHub, create_hub_client
 from app.realtime.sockets import REGISTRY_STATE_KEY, SocketLimits, SocketRegistry
+from app.shutdown import drain_on_sigterm
 
 __all__ = ["RealtimePlugin"]
 
@@ -32,8 +33,13 @@ class RealtimePlugin(InitPluginProtocol):
         # The hub connects in the background: the API starts (and serves everything that
         # does not need pub/sub) even while Redis is down.
         app_config.on_startup.append(self.hub.start)
+        app_config.on_startup.append(self._drain_on_sigterm)
         app_config.on_shutdown.append(self.hub.stop)
         return app_config
+
+    async def _drain_on_sigterm(self) -> None:
+        # A rolling restart closes every socket with 1001 before uvicorn stops.
+        drain_on_sigterm(self.sockets.drain)
 
     def _provide(self) -> PubSubHub:
         return self.hub
