@@ -63,6 +63,9 @@ class Settings:
     jwks_ttl_s: int = 300
     # Job sockets one caller may hold open at once in one API process.
     max_sockets_per_user: int = 20
+    # "transaction" when DATABASE_URL points at PgBouncer in transaction pooling mode:
+    # the driver then keeps no prepared statement beyond one round trip (app/db/config.py).
+    database_pooler: str = "none"
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -115,6 +118,16 @@ def _queue_name(env: Mapping[str, str]) -> str:
     return name
 
 
+DATABASE_POOLERS = ("none", "transaction")
+
+
+def _pooler(env: Mapping[str, str]) -> str:
+    pooler = env.get("DATABASE_POOLER", "").strip().lower() or "none"
+    if pooler not in DATABASE_POOLERS:
+        raise ConfigError(f"DATABASE_POOLER must be none or transaction (got {pooler!r})")
+    return pooler
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment), or raise ConfigError."""
     env = os.environ if env is None else env
@@ -159,6 +172,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         jwks_ttl_s=_positive_int(env, "KEYCLOAK_JWKS_TTL_SECONDS", 300),
         max_sockets_per_user=_positive_int(env, "MAX_SOCKETS_PER_USER", 20),
+        database_pooler=_pooler(env),
     )
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings, get_settings
+from app.db.config import driver_connect_args
 from app.jobs.registry import KINDS, JobFailure, JobKind
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobAborted, JobStateWriter
@@ -189,11 +190,9 @@ def create_worker_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.worker_concurrency,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
-        connect_args={
-            "timeout": settings.db_connect_timeout_s,
-            "command_timeout": 60,
-            "server_settings": {"application_name": "litestar-spa-worker", "jit": "off"},
-        },
+        connect_args=driver_connect_args(
+            settings, application_name="litestar-spa-worker", command_timeout=60
+        ),
     )
 
 
