@@ -24,7 +24,7 @@ from app.gateway import with_gateway
 from app.health.controller import HealthController
 from app.jobs.controller import JobController, watch_job
 from app.jobs.deps import JobsPlugin
-from app.lifecycle import freeze_startup_objects
+from app.lifecycle import freeze_startup_objects, limit_malloc_arenas
 from app.logging import configure_logging
 from app.projects.controller import ProjectController
 from app.realtime import RealtimePlugin
@@ -36,6 +36,7 @@ __all__ = ["app", "create_app"]
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    limit_malloc_arenas()  # before the log writer, the first thread, starts
     configure_logging(settings.log_level)
     auth = KeycloakAuthPlugin(settings)
     application = Litestar(
