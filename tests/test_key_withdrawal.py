@@ -55,6 +55,7 @@ def test_withdrawn_key_stops_working_within_the_ttl_cached_tokens_included(
     old = private.mint(username="carol")
     assert _me(client, old) == 200  # verified once, now in the verified-token cache
     private.rotate()
+    time.sleep(0.3)  # past the refetch cooldown, so the new kid may be looked up
     new = private.mint(username="carol")
     assert _kid(new) != _kid(old)
     assert _me(client, new) == 200
