@@ -69,7 +69,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # One uvicorn process per container (scale with replicas, or set WEB_CONCURRENCY); proxy
 # headers honoured per FORWARDED_ALLOW_IPS; no reload; no Server header advertising the
-# version; a bounded graceful shutdown so open WebSockets cannot hold a stop forever;
+# version; a graceful shutdown bounded at 10 s (app/shutdown.py closes sockets with 1001);
 # no uvicorn access log: the app writes its own JSON line per request (scripts/bench
 # serves its baseline and the API with these same settings).
 # uvicorn's own limits: past 2,000 open connections and tasks it answers 503 instead of
@@ -78,4 +78,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # buffers at most 16 KiB of an incomplete request. httptools has no header size limit of
 # its own: the image belongs behind the edge (scripts/edge/nginx.conf) or another proxy
 # that bounds headers and slow clients.
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-server-header", "--no-access-log", "--timeout-graceful-shutdown", "20", "--limit-concurrency", "2000", "--timeout-keep-alive", "5", "--ws-max-size", "65536", "--h11-max-incomplete-event-size", "16384"]
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-server-header", "--no-access-log", "--timeout-graceful-shutdown", "10", "--limit-concurrency", "2000", "--timeout-keep-alive", "5", "--ws-max-size", "65536", "--h11-max-incomplete-event-size", "16384"]

@@ -53,6 +53,7 @@ _ORIGIN = re.compile(r"^https?://[^\s/]+$")
 _CLAIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+DATABASE_POOLERS = ("none", "transaction")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
@@ -168,11 +169,22 @@ class WorkerSettings(DatabaseSettings):
     worker_shutdown_grace_s: int = Field(
         30, ge=0, validation_alias=_env("WORKER_SHUTDOWN_GRACE_SECONDS")
     )
+    # "transaction" when DATABASE_URL points at PgBouncer in transaction pooling mode:
+    # the driver then keeps no prepared statement beyond one round trip (app/db/config.py).
+    database_pooler: str = Field("none", validation_alias=_env("DATABASE_POOLER"))
 
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
         return _url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("database_pooler")
+    @classmethod
+    def _database_pooler(cls, value: str) -> str:
+        pooler = value.strip().lower()
+        if pooler not in DATABASE_POOLERS:
+            raise ValueError(f"must be none or transaction (got {value!r})")
+        return pooler
 
     @field_validator("saq_queue")
     @classmethod
@@ -229,6 +241,11 @@ class Settings(WorkerSettings):
     job_limit_per_minute: int = Field(30, ge=0, validation_alias=_env("JOB_LIMIT_PER_MINUTE"))
     max_open_jobs_per_user: int = Field(20, ge=0, validation_alias=_env("MAX_OPEN_JOBS_PER_USER"))
     limits_key_prefix: str = Field("limits:", validation_alias=_env("LIMITS_KEY_PREFIX"))
+    # Signing keys are re-read from the JWKS at least this often, so a withdrawn key (and
+    # every token verified with it) stops being accepted within this time.
+    jwks_ttl_s: int = Field(300, ge=1, validation_alias=_env("KEYCLOAK_JWKS_TTL_SECONDS"))
+    # Job sockets one caller may hold open at once in one API process.
+    max_sockets_per_user: int = Field(20, ge=1, validation_alias=_env("MAX_SOCKETS_PER_USER"))
 
     @field_validator("metrics_token")
     @classmethod

@@ -27,7 +27,7 @@ from app.http_input import BoundedRequest
 from app.jobs.controller import JobController
 from app.jobs.plugin import build_jobs_plugins
 from app.jobs.ws import watch_job
-from app.lifecycle import freeze_startup_objects
+from app.lifecycle import freeze_startup_objects, limit_malloc_arenas
 from app.limits import LimitsPlugin
 from app.logging import configure_logging
 from app.metrics import metrics_routes
@@ -41,6 +41,7 @@ __all__ = ["app", "create_app"]
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    limit_malloc_arenas()  # before the log writer, the first thread, starts
     configure_logging(settings.log_level)
     auth = KeycloakAuthPlugin(settings)
     redis = RedisPlugin(settings.redis_url)
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             build_sqlalchemy_plugin(settings),
             redis,
-            RealtimePlugin(settings.redis_url),
+            RealtimePlugin(settings),
             *build_jobs_plugins(settings),
             auth,
             limits,  # after redis: its shutdown flush runs before the client closes

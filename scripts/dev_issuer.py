@@ -54,6 +54,8 @@ program exists only for development):
   forgery). Answers ``{"access_token": ..., "kid": ...}``.
 - ``POST /dev/rotate`` - makes a new signing key, publishes it beside the old ones and
   answers ``{"kid": ...}``.
+- ``POST /dev/withdraw`` - JSON ``{"kid": ...}`` removes that key from the JWKS (as an
+  operator does with a leaked key); the newest remaining key signs. The last key stays.
 - ``POST /dev/jwks-fault`` - JSON ``{"status": 503, "delay_ms": 0}`` makes the JWKS
   endpoint answer that status and/or wait that long; ``{"status": null}`` restores it.
 - ``GET  /dev/stats`` - ``{"jwks_requests": N, "tokens_issued": M}``.
@@ -229,6 +231,15 @@ class KeyRing:
         self._keys.append(SigningKey.generate())
         self._save()
         return self.current
+
+    def withdraw(self, kid: str) -> None:
+        remaining = [key for key in self._keys if key.kid != kid]
+        if len(remaining) == len(self._keys):
+            raise BadRequest(f"no published key has kid {kid!r}")
+        if not remaining:
+            raise BadRequest("the last signing key cannot be withdrawn")
+        self._keys = remaining
+        self._save()
 
     def jwks(self) -> dict[str, Any]:
         return {
@@ -745,6 +756,7 @@ class IssuerHandler(BaseHTTPRequestHandler):
             ("GET", "/dev/users"): self._users,
             ("POST", "/dev/mint"): self._mint,
             ("POST", "/dev/rotate"): self._rotate,
+            ("POST", "/dev/withdraw"): self._withdraw,
             ("POST", "/dev/jwks-fault"): self._jwks_fault,
             ("GET", "/dev/stats"): self._stats,
         }
@@ -1060,6 +1072,16 @@ class IssuerHandler(BaseHTTPRequestHandler):
         with issuer.lock:
             key = issuer.keys.rotate()
         self._json(HTTPStatus.OK, {"kid": key.kid})
+
+    def _withdraw(self) -> None:
+        kid = self._read_json().get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise BadRequest("kid must be a key id")
+        issuer = self.server.issuer
+        with issuer.lock:
+            issuer.keys.withdraw(kid)
+            current = issuer.keys.current.kid
+        self._json(HTTPStatus.OK, {"withdrawn": kid, "signing_kid": current})
 
     def _jwks_fault(self) -> None:
         request = self._read_json()

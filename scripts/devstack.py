@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,6 +91,14 @@ def wait_for_http(
             last_problem = type(exc).__name__
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last_problem})")
+
+
+def pgbouncer_binary() -> str | None:
+    """The pgbouncer program (Debian installs it in /usr/sbin, often not on PATH), or None."""
+    found = shutil.which("pgbouncer")
+    if found is None and os.access("/usr/sbin/pgbouncer", os.X_OK):
+        found = "/usr/sbin/pgbouncer"
+    return found
 
 
 def with_database(url: str, name: str) -> str:
@@ -482,6 +491,11 @@ class IssuerInfo:
         response = httpx.post(f"{self.base_url}/dev/rotate")
         response.raise_for_status()
         return str(response.json()["kid"])
+
+    def withdraw(self, kid: str) -> None:
+        """Remove the key `kid` from the JWKS; the newest remaining key signs from now on."""
+        response = httpx.post(f"{self.base_url}/dev/withdraw", json={"kid": kid})
+        response.raise_for_status()
 
     def jwks(self) -> dict[str, Any]:
         """The JWKS (this fetch counts in `jwks_requests`)."""

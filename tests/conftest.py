@@ -21,6 +21,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
+from tests.support.pgbouncer import running_pgbouncer
 from tests.support.processes import REPO_ROOT, forget_saq_queue
 
 _STACK = pytest.StashKey[contextlib.ExitStack]()
@@ -48,6 +49,15 @@ def _migrate(database_url: str) -> None:
         raise pytest.UsageError(f"alembic upgrade head failed:\n{result.stderr[-4000:]}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pgbouncer",
+        action="store_true",
+        help="run the apps through a real PgBouncer in transaction pooling mode "
+        "(DATABASE_POOLER=transaction); migrations and test fixtures go to PostgreSQL",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.help or config.option.collectonly:
         return
@@ -70,11 +80,20 @@ def pytest_configure(config: pytest.Config) -> None:
     # Workers started by tests leave SAQ keys under the session's queue name.
     stack.callback(forget_saq_queue, base_redis, f"test-{name}")
     database_url = devstack.with_database(base_db, name)
-    _migrate(database_url)
+    _migrate(database_url)  # always against PostgreSQL itself, as API.md asks
+    app_database_url, pooler = database_url, "none"
+    if config.getoption("pgbouncer"):
+        bouncer = stack.enter_context(running_pgbouncer(base_db, pool_size=5))
+        app_database_url = devstack.with_database(bouncer.url, name)
+        pooler = "transaction"
     # Everything the app, a uvicorn subprocess or a worker process reads at start.
     os.environ.update(
         {
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": app_database_url,
+            "DATABASE_POOLER": pooler,
+            # Fixtures that read or write the database behind the app's back go there
+            # directly, whatever the app goes through.
+            "TEST_DIRECT_DATABASE_URL": database_url,
             "TEST_BASE_DATABASE_URL": base_db,
             "REDIS_URL": base_redis,
             "SAQ_QUEUE": f"test-{name}",
@@ -90,6 +109,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.getoption("pgbouncer"):
+        return f"apps go through PgBouncer (transaction pooling): {os.environ['DATABASE_URL']}"
+    return None
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     stack = config.stash.get(_STACK, None)
     if stack is not None:
@@ -103,7 +128,8 @@ def issuer(pytestconfig: pytest.Config) -> devstack.IssuerInfo:
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    return os.environ["DATABASE_URL"]
+    """The test database on PostgreSQL itself (also in the PgBouncer pass)."""
+    return os.environ["TEST_DIRECT_DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +182,7 @@ async def async_client() -> AsyncIterator[AsyncTestClient[Litestar]]:
 @pytest.fixture
 async def db() -> AsyncIterator[asyncpg.Connection]:
     """A raw connection to the test database, for checking what was (not) written."""
-    connection = await asyncpg.connect(devstack.asyncpg_dsn(os.environ["DATABASE_URL"]))
+    connection = await asyncpg.connect(devstack.asyncpg_dsn(os.environ["TEST_DIRECT_DATABASE_URL"]))
     try:
         yield connection
     finally:

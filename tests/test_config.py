@@ -183,3 +183,29 @@ def test_dotenv_example_lists_every_setting() -> None:
         for field in Settings.model_fields.values()
     }
     assert variables <= listed, f".env.example lacks {sorted(variables - listed)}"
+
+
+def test_operations_settings_of_sockets_keys_and_pooler() -> None:
+    defaults = load_settings(VALID)
+    assert defaults.jwks_ttl_s == 300
+    assert defaults.max_sockets_per_user == 20
+    assert defaults.database_pooler == "none"
+    settings = load_settings(
+        {
+            **VALID,
+            "KEYCLOAK_JWKS_TTL_SECONDS": "60",
+            "MAX_SOCKETS_PER_USER": "5",
+            "DATABASE_POOLER": "Transaction",
+        }
+    )
+    assert settings.jwks_ttl_s == 60
+    assert settings.max_sockets_per_user == 5
+    assert settings.database_pooler == "transaction"
+    for name, value in (
+        ("KEYCLOAK_JWKS_TTL_SECONDS", "0"),
+        ("KEYCLOAK_JWKS_TTL_SECONDS", "soon"),
+        ("MAX_SOCKETS_PER_USER", "0"),
+        ("DATABASE_POOLER", "session"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**VALID, name: value})

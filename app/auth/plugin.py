@@ -35,6 +35,7 @@ class KeycloakAuthPlugin(InitPluginProtocol):
     def __init__(self, settings: Settings) -> None:
         self.jwks = JwksCache(
             settings.keycloak_jwks_url,
+            ttl_s=settings.jwks_ttl_s,
             refetch_cooldown_s=settings.jwks_refetch_cooldown_s,
             timeout_s=settings.jwks_fetch_timeout_s,
         )

@@ -2,7 +2,9 @@
 
 Checking an RS256 signature costs far more than the rest of a small request, and an SPA
 sends the same token many times, so verified principals are remembered by the exact token
-string until the token expires (or is pushed out by newer ones).
+string until the token expires (or is pushed out by newer ones), and only while the key
+that signed it is still published: a key withdrawn from the JWKS takes the tokens it
+verified with it, within the JWKS cache's TTL.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class TokenVerifier:
         self._audience = settings.keycloak_audience
         self._leeway = settings.token_leeway_s
         self._tenant_claim = settings.tenant_claim
-        self._cache: OrderedDict[str, Principal] = OrderedDict()
+        # token -> (principal, kid of the key that verified it)
+        self._cache: OrderedDict[str, tuple[Principal, str]] = OrderedDict()
         self._cache_size = settings.token_cache_size
 
     @property
@@ -39,28 +42,32 @@ class TokenVerifier:
 
     def cached(self, token: str) -> Principal | None:
         """The principal of a token verified before and not yet expired, without awaiting."""
-        cached = self._cache.get(token)
-        if cached is not None:
-            if cached.expires_at + self._leeway > time.time():
-                return cached
+        entry = self._cache.get(token)
+        if entry is None:
+            return None
+        principal, kid = entry
+        if principal.expires_at + self._leeway <= time.time():
             self._cache.pop(token, None)
-        return None
+            return None
+        # A withdrawn key, or keys too old to trust unasked: `verify` decides again.
+        return principal if self._jwks.trusts(kid) else None
 
     async def verify(self, token: str) -> Principal:
         cached = self.cached(token)
         if cached is not None:
             return cached
-        principal = await self._verify_uncached(token)
-        self._remember(token, principal)
+        self._cache.pop(token, None)
+        principal, kid = await self._verify_uncached(token)
+        self._remember(token, principal, kid)
         return principal
 
-    def _remember(self, token: str, principal: Principal) -> None:
-        self._cache[token] = principal
+    def _remember(self, token: str, principal: Principal, kid: str) -> None:
+        self._cache[token] = (principal, kid)
         if len(self._cache) > self._cache_size:
             # Oldest first: dict order is insertion order, which is good enough here.
             self._cache.popitem(last=False)
 
-    async def _verify_uncached(self, token: str) -> Principal:
+    async def _verify_uncached(self, token: str) -> tuple[Principal, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -97,4 +104,4 @@ class TokenVerifier:
             raise InvalidTokenError("token signature or claims invalid") from None
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidTokenError("token lacks the 'sub' claim")
-        return principal_from_claims(claims, self._tenant_claim)
+        return principal_from_claims(claims, self._tenant_claim), kid

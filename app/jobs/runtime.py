@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import WorkerSettings, get_worker_settings
+from app.db.config import driver_connect_args
 from app.jobs.progress import ProgressPublisher
 from app.jobs.queue import WorkerQueue
 from app.jobs.recorder import JobStateWriter
@@ -109,11 +110,9 @@ def create_worker_engine(settings: WorkerSettings) -> AsyncEngine:
         max_overflow=settings.worker_concurrency,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
-        connect_args={
-            "timeout": settings.db_connect_timeout_s,
-            "command_timeout": 60,
-            "server_settings": {"application_name": "litestar-spa-worker", "jit": "off"},
-        },
+        connect_args=driver_connect_args(
+            settings, application_name="litestar-spa-worker", command_timeout=60
+        ),
     )
 
 

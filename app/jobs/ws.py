@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.auth import Caller
 from app.jobs.follow import JobNotFound, ProgressFollower
 from app.jobs.progress import parse_job_id
-from app.realtime import HubUnavailable, PubSubHub
+from app.realtime import HubUnavailable, PubSubHub, guard_socket
 
 __all__ = ["watch_job"]
 
@@ -45,8 +44,9 @@ async def watch_job(
         await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
         return
     follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
-    # Clients send nothing here; listening is how we learn that one has left.
-    watcher = asyncio.create_task(_stop_when_client_leaves(socket, follower))
+    # Reads what the client sends (token renewal; how we learn it left), enforces the
+    # socket limits and the token's lifetime; stops the follower when the socket ends.
+    watcher = guard_socket(socket, caller, on_end=follower.stop)
     try:
         async with contextlib.aclosing(follower.messages()) as messages:
             async for data in messages:
@@ -66,12 +66,3 @@ async def watch_job(
     if not follower.stopped:
         with contextlib.suppress(WebSocketDisconnect):
             await socket.close(code, reason)
-
-
-async def _stop_when_client_leaves(
-    socket: WebSocket[Any, Any, Any], follower: ProgressFollower
-) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while (await socket.receive())["type"] != "websocket.disconnect":
-            continue
-    follower.stop()

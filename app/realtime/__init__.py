@@ -2,5 +2,15 @@
 
 from app.realtime.hub import RESYNC, HubUnavailable, PubSubHub, Subscription
 from app.realtime.plugin import RealtimePlugin
+from app.realtime.sockets import SocketRegistry, guard_socket, incoming_texts
 
-__all__ = ["RESYNC", "HubUnavailable", "PubSubHub", "RealtimePlugin", "Subscription"]
+__all__ = [
+    "RESYNC",
+    "HubUnavailable",
+    "PubSubHub",
+    "RealtimePlugin",
+    "SocketRegistry",
+    "Subscription",
+    "guard_socket",
+    "incoming_texts",
+]

@@ -8,6 +8,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from app.auth import PUBLIC_OPT
+from app.realtime.sockets import incoming_texts
 
 __all__ = ["echo"]
 
@@ -16,7 +17,7 @@ __all__ = ["echo"]
 async def echo(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.accept()
     try:
-        while True:
-            await socket.send_text(await socket.receive_text())
+        async for text in incoming_texts(socket):
+            await socket.send_text(text)
     except WebSocketDisconnect:
         return
