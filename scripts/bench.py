@@ -86,10 +86,12 @@ UVICORN_FLAGS = (
 )
 BENCH_USER = "alice"  # tenant "acme"
 SOAK_USERS = ("alice", "bob", "carol", "dave")  # two in acme, one in globex, one untenanted
-RSS_TARGET_MIB = 120.0
-# RSS may grow while caches and pools fill during the first part of a soak; after that,
-# a trend (least-squares slope over the last two thirds) steeper than this is a leak.
-RSS_FLAT_MIB_PER_MINUTE = 1.0
+# Memory targets of one API process: after startup, at any time during the soak, and
+# the trend (least-squares slope) over the soak's second half, when pools and caches have
+# filled: steeper than that is a leak.
+RSS_STARTUP_TARGET_MIB = 110.0
+RSS_PEAK_TARGET_MIB = 150.0
+RSS_FLAT_MIB_PER_MINUTE = 0.2
 
 
 # --- what is measured -------------------------------------------------------------------
@@ -119,10 +121,10 @@ class Endpoint:
 # reach on the 2-core reference machine (the README's Performance table).
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("health", "/health", 0.90, auth=False),
-    Endpoint("me", "/v1/me", 0.70),
-    Endpoint("children", "/v1/children", 0.12, seed="children"),
-    Endpoint("affirmations", "/v1/affirmations?childId={child_id}", 0.10, seed="children"),
-    Endpoint("projects", "/v1/projects?limit=20", 0.08, seed="projects"),
+    Endpoint("me", "/v1/me", 0.75),
+    Endpoint("children", "/v1/children", 0.17, seed="children"),
+    Endpoint("affirmations", "/v1/affirmations?childId={child_id}", 0.14, seed="children"),
+    Endpoint("projects", "/v1/projects?limit=20", 0.12, seed="projects"),
 )
 BASELINE = Endpoint("baseline", "/", 1.0, auth=False)
 
@@ -1275,15 +1277,19 @@ def _soak_report(
         count for op in stats.values() for status, count in op.statuses.items() if status >= 500
     )
     peak = max(value for _, value in rss)
-    # Early growth is pools and caches filling; the trend over the last two thirds is
-    # what a leak looks like.
-    settled = [(at, value) for at, value in rss if at >= elapsed / 3]
+    startup = rss[0][1]
+    # Early growth is pools and caches filling; the trend over the second half is what a
+    # leak looks like.
+    first = [(at, value) for at, value in rss if at <= elapsed / 2]
+    settled = [(at, value) for at, value in rss if at >= elapsed / 2]
+    first_slope = _slope_per_minute(first) if len(first) >= 3 else 0.0
     slope = _slope_per_minute(settled) if len(settled) >= 3 else 0.0
     growth = rss[-1][1] - settled[0][1] if settled else 0.0
     flat = slope <= RSS_FLAT_MIB_PER_MINUTE
     checks = {
         "zero errors": unexpected == 0 and transport == 0,
-        f"RSS < {RSS_TARGET_MIB:.0f} MiB": peak < RSS_TARGET_MIB,
+        f"RSS at start < {RSS_STARTUP_TARGET_MIB:.0f} MiB": startup < RSS_STARTUP_TARGET_MIB,
+        f"RSS peak < {RSS_PEAK_TARGET_MIB:.0f} MiB": peak < RSS_PEAK_TARGET_MIB,
         "RSS flat": flat,
     }
     print()
@@ -1313,8 +1319,9 @@ def _soak_report(
     print(f"CPU: API process {busy['api']:.0%} of a core, load generator {busy['client']:.0%}")
     print("API RSS (MiB): " + ", ".join(f"{at:.0f}s {value:.1f}" for at, value in rss))
     print(
-        f"RSS peak {peak:.1f} MiB; after the first third {growth:+.1f} MiB,"
-        f" trend {slope:+.2f} MiB/min (flat: <= {RSS_FLAT_MIB_PER_MINUTE} MiB/min)"
+        f"RSS at start {startup:.1f} MiB, peak {peak:.1f} MiB; trend first half"
+        f" {first_slope:+.2f} MiB/min, second half {slope:+.2f} MiB/min ({growth:+.1f} MiB;"
+        f" flat: <= {RSS_FLAT_MIB_PER_MINUTE} MiB/min)"
     )
     for name, passed in checks.items():
         print(f"  {name:<16} {'PASS' if passed else 'FAIL'}")

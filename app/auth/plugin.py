@@ -19,9 +19,12 @@ from app.auth.principal import Principal, require_principal
 from app.auth.verifier import TokenVerifier
 from app.config import Settings
 
-__all__ = ["BEARER_SCHEME", "KeycloakAuthPlugin", "provide_caller"]
+__all__ = ["BEARER_SCHEME", "VERIFIER_STATE_KEY", "KeycloakAuthPlugin", "provide_caller"]
 
 BEARER_SCHEME = "BearerAuth"
+# Where the app keeps its token verifier, for checks outside a request's headers (a
+# WebSocket's in-band token renewal, app/realtime/sockets.py).
+VERIFIER_STATE_KEY = "token_verifier"
 
 
 def provide_caller(scope: Scope) -> Principal:
@@ -44,6 +47,7 @@ class KeycloakAuthPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.dependencies["caller"] = Provide(provide_caller, sync_to_thread=False)
+        app_config.state[VERIFIER_STATE_KEY] = self.verifier
         app_config.on_startup.append(self._require_gateway)
         app_config.on_shutdown.append(self.jwks.aclose)
         return app_config

@@ -32,6 +32,7 @@ from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.types import Message, ReceiveMessage
 
+from app.auth.plugin import VERIFIER_STATE_KEY
 from app.auth.principal import Principal
 from app.auth.verifier import InvalidTokenError, TokenVerifier
 
@@ -54,8 +55,6 @@ WS_CLOSE_TOO_BIG: Final = 1009
 WS_CLOSE_UNAUTHORIZED: Final = 4401
 
 REGISTRY_STATE_KEY: Final = "socket_registry"
-# Where app/auth/plugin.py keeps the token verifier.
-VERIFIER_STATE_KEY: Final = "token_verifier"
 
 
 @dataclass(frozen=True, slots=True)

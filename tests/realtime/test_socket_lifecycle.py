@@ -94,9 +94,14 @@ def test_socket_closes_4401_once_its_token_expires(api: str, issuer: devstack.Is
 
 def test_in_band_renewal_keeps_the_socket_open(api: str, issuer: devstack.IssuerInfo) -> None:
     job_id = _job(api, issuer.mint(username="carol"))
-    with _job_socket(api, job_id, issuer.mint(username="carol", ttl=2)) as socket:
+    # Long enough to open the socket and renew it on a loaded machine; the socket must then
+    # outlive this first token.
+    first = issuer.mint(username="carol", ttl=6)
+    first_exp = jwt.decode(first, options={"verify_signature": False})["exp"]
+    with _job_socket(api, job_id, first) as socket:
         socket.send(json.dumps({"type": "auth", "token": issuer.mint(username="carol", ttl=60)}))
-        assert _still_open(socket, 4), "a renewed socket was closed"
+        past_first_exp = max(first_exp - time.time(), 0.0) + 3
+        assert _still_open(socket, past_first_exp), "a renewed socket was closed"
         # Renewed again with a short token: that one's expiry counts now.
         socket.send(json.dumps({"type": "auth", "token": issuer.mint(username="carol", ttl=2)}))
         code, _ = _closed_with(socket, timeout=15)
