@@ -666,6 +666,12 @@ class IssuerHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     # --- plumbing -------------------------------------------------------------------
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The method and path only: query strings carry credentials here (the logout's
+        # `id_token_hint`, a redirect's `code`), and no log line may hold one.
+        path = urlsplit(self.path).path
+        self.log_message('"%s %s" %s', self.command, path, str(code))
+
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             sys.stderr.write(f"dev-issuer: {self.address_string()} {format % args}\n")

@@ -535,8 +535,11 @@ def dev_issuer(
     timeout: float = 20.0,
     redirect_uris: Sequence[str] = (),
     token_ttl: int | None = None,
+    stderr: IO[Any] | None = None,
 ) -> Iterator[IssuerInfo]:
     """Run scripts/dev_issuer.py with this interpreter until the block ends.
+
+    `stderr`: where its log lines go (default: ours).
 
     `redirect_uris`: where the browser sign-in may send a code (exact, or a prefix ending
     in `*`); none given keeps the issuer's default, the SPA on http://localhost:5173.
@@ -551,7 +554,7 @@ def dev_issuer(
         command += ["--key-file", str(key_file)]
     if quiet:
         command.append("--quiet")
-    process = spawn(command, stdout=subprocess.PIPE)
+    process = spawn(command, stdout=subprocess.PIPE, stderr=stderr)
     try:
         assert process.stdout is not None
         ready = _read_ready_line(process, process.stdout, timeout)

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -451,3 +452,29 @@ def test_login_form_fields_match_keycloaks_ids(browser: Browser) -> None:
     page = browser.authorize(code_challenge=challenge).text
     assert re.search(r"<input id='username' name='username'", page)
     assert re.search(r"<input id='password' name='password' type='password'", page)
+
+
+def test_the_issuers_log_holds_no_credential(tmp_path: Path) -> None:
+    """Its request lines name method and path only: a logout's `id_token_hint`, a code or a
+    token in a query string never reach the log (the log is shown under scripts/dev)."""
+    log_file = tmp_path / "issuer.log"
+    with (
+        log_file.open("wb") as sink,
+        dev_issuer(redirect_uris=[f"{SPA}/*"], quiet=False, stderr=sink) as issuer,
+    ):
+        response = httpx.get(f"{issuer.issuer}/.well-known/openid-configuration", timeout=10)
+        found = response.json()
+        browser = Browser(issuer, found)
+        query, verifier = browser.sign_in("carol")
+        tokens = browser.exchange(query["code"][0], verifier).json()
+        logout = browser.http.get(
+            found["end_session_endpoint"],
+            params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": f"{SPA}/"},
+        )
+        assert logout.status_code == 302
+        browser.http.get(f"{issuer.jwks_url}?access_token={tokens['access_token']}")
+    log = log_file.read_text()
+    assert "/protocol/openid-connect/logout" in log  # the lines are there, cleaned
+    for secret in (tokens["id_token"], tokens["access_token"], query["code"][0]):
+        assert secret not in log
+        assert secret.rsplit(".", 1)[-1] not in log
