@@ -47,10 +47,22 @@ _AUTHORIZATION_VALUE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
 
+def _keep_name(match: re.Match[str]) -> str:
+    return f"{match[1]}{REDACTED}"
+
+
+def _keep_scheme(match: re.Match[str]) -> str:
+    return f"{match[1]} {REDACTED}"
+
+
 def redact_secrets(text: str) -> str:
-    """`text` with every credential-looking value replaced by `[redacted]`."""
-    text = _SECRET_PARAMETER.sub(rf"\1{REDACTED}", text)
-    text = _AUTHORIZATION_VALUE.sub(rf"\1 {REDACTED}", text)
+    """`text` with every credential-looking value replaced by `[redacted]`.
+
+    Replacements are functions, not `\\1` templates: `re` compiles a template on first
+    use (an import), and lines logged while the interpreter shuts down can import nothing.
+    """
+    text = _SECRET_PARAMETER.sub(_keep_name, text)
+    text = _AUTHORIZATION_VALUE.sub(_keep_scheme, text)
     return _JWT.sub(REDACTED, text)
 
 
@@ -119,6 +131,14 @@ class LineWriter:
 
     def write(self, line: bytes | msgspec.Struct) -> None:
         """Queue one line: bytes ending in a newline, or a Struct to encode as JSON."""
+        if sys.is_finalizing():
+            # The interpreter is going away (e.g. asyncio reporting a task it destroyed):
+            # the writer thread may be frozen holding its own locks, and no new thread can
+            # start. Waking it would hang the exit, so this line and whatever is still
+            # queued are written here, without a lock.
+            self._pending.append(line)
+            self._drain()
+            return
         if len(self._pending) >= self._max_pending:
             # The stream is not keeping up; bounded memory beats an ever-growing queue.
             self._dropped += 1
