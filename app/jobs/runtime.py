@@ -150,6 +150,11 @@ async def shutdown(ctx: Context) -> None:
         return
     for task in resources.background:
         task.cancel()
+    # Wait for them to unwind (a sweep may be mid-statement) before the engine and the
+    # loop go away; a task left pending is reported as destroyed at exit.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1):
+            await asyncio.gather(*resources.background, return_exceptions=True)
     with contextlib.suppress(RedisError, OSError):
         await resources.redis.delete(resources.alive_key)
     await resources.engine.dispose()
