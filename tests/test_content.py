@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,8 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.content.service import DAILY_CHORES, DAILY_OUTDOOR_ACTIVITIES
 from db.catalog_loader import CATALOG_DIR, CATALOG_TABLES, TableLoad, load_catalog
+from tests.support.databases import alembic, empty_database
 from tests.support.family import Headers, create_child, frozen_today, new_parent
-from tests.support.processes import REPO_ROOT
 from tests.support.statements import statements_sent
 
 TODAY = dt.date(2030, 6, 15)
@@ -584,36 +581,17 @@ async def test_loading_the_same_files_again_changes_nothing(
     assert await table_counts(db) == before
 
 
-def _alembic(database_url: str, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 @pytest.fixture
 async def scratch_database() -> AsyncIterator[str]:
     """An empty database of our own, for tests that change the catalog tables."""
-    base = os.environ["TEST_BASE_DATABASE_URL"]
-    name = f"test_catalog_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(devstack.asyncpg_dsn(base))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield devstack.with_database(base, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with empty_database("test_catalog") as url:
+        yield url
 
 
 async def test_catalog_migration_upgrades_reloads_and_downgrades(
     scratch_database: str, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(_alembic, scratch_database, "upgrade", "0002")
+    await asyncio.to_thread(alembic, scratch_database, "upgrade", "0002")
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         original = {table: len(catalog_file(table)) for table in CATALOG_TABLES}
@@ -656,14 +634,14 @@ async def test_catalog_migration_upgrades_reloads_and_downgrades(
     finally:
         await db.close()
 
-    await asyncio.to_thread(_alembic, scratch_database, "downgrade", "0001")
+    await asyncio.to_thread(alembic, scratch_database, "downgrade", "0001")
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         assert await db.fetchval("SELECT to_regclass('affirmations')") is None
         assert await db.fetchval("SELECT to_regclass('children')") == "children"
     finally:
         await db.close()
-    await asyncio.to_thread(_alembic, scratch_database, "upgrade", "0002")
+    await asyncio.to_thread(alembic, scratch_database, "upgrade", "0002")
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         assert await table_counts(db) == original

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -18,32 +17,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from db.models import load_model_metadata
+from tests.support.databases import alembic, empty_database
 from tests.support.processes import REPO_ROOT
-
-
-def _alembic(database_url: str, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture
 async def scratch_database() -> AsyncIterator[str]:
-    base = os.environ["TEST_BASE_DATABASE_URL"]
-    name = f"test_migrations_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(devstack.asyncpg_dsn(base))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield devstack.with_database(base, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with empty_database("test_migrations") as url:
+        yield url
 
 
 async def test_the_migrations_build_what_the_models_declare(database_url: str) -> None:
@@ -62,7 +43,7 @@ async def test_the_migrations_build_what_the_models_declare(database_url: str) -
 
 
 async def test_per_parent_child_ids_keep_existing_rows(scratch_database: str) -> None:
-    await asyncio.to_thread(_alembic, scratch_database, "upgrade", "0004")
+    await asyncio.to_thread(alembic, scratch_database, "upgrade", "0004")
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         await db.execute(
@@ -74,7 +55,7 @@ async def test_per_parent_child_ids_keep_existing_rows(scratch_database: str) ->
     finally:
         await db.close()
 
-    await asyncio.to_thread(_alembic, scratch_database, "upgrade", "head")
+    await asyncio.to_thread(alembic, scratch_database, "upgrade", "head")
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         assert await db.fetch("SELECT * FROM children ORDER BY id") == before
@@ -99,7 +80,7 @@ async def test_per_parent_child_ids_keep_existing_rows(scratch_database: str) ->
         await db.close()
 
     # Down again while ids are still globally unique: the rows stay.
-    await asyncio.to_thread(_alembic, scratch_database, "downgrade", "0004")
+    await asyncio.to_thread(alembic, scratch_database, "downgrade", "0004")
     db = await asyncpg.connect(devstack.asyncpg_dsn(scratch_database))
     try:
         assert await db.fetch("SELECT * FROM children ORDER BY id") == before

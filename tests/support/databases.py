@@ -1,5 +1,6 @@
-"""A database of a test's own, migrated like production and dropped afterwards, for tests
-whose data must not meet the rest of the session's (sample data, browser journeys)."""
+"""Databases of a test's own, dropped afterwards: empty (for migration tests that walk
+Alembic's revisions themselves) or migrated like production (sample data, browser
+journeys), for tests whose data must not meet the rest of the session's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import devstack
@@ -26,21 +27,43 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+def alembic(database_url: str, *args: str) -> None:
+    """Run `alembic ARGS...` against `database_url`, as the documented command does."""
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _new_name(prefix: str) -> tuple[str, str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    return name, devstack.with_database(os.environ["TEST_BASE_DATABASE_URL"], name)
+
+
+@contextlib.asynccontextmanager
+async def empty_database(prefix: str) -> AsyncIterator[str]:
+    """Yields the DATABASE_URL of a new, empty database (no migration applied)."""
+    name, url = _new_name(prefix)
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield url
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextlib.contextmanager
 def private_database(prefix: str = "own") -> Iterator[str]:
     """Yields the DATABASE_URL of a new database with every migration applied."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    name, url = _new_name(prefix)
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = devstack.with_database(os.environ["TEST_BASE_DATABASE_URL"], name)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=REPO_ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        alembic(url, "upgrade", "head")
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
