@@ -1,5 +1,8 @@
 """Signing keys from the issuer's JWKS, fetched without blocking the event loop.
 
+The fetch itself is PyJWT's `PyJWKClient.fetch_data` (standard-library HTTP, redirects
+refused, a non-object body refused) run in a worker thread; the caching rules are ours.
+
 Keys are cached and re-read at least every `ttl_s` seconds, so a key the issuer withdraws
 stops being trusted within that time (app/auth/verifier.py also drops tokens it verified
 with such a key). The re-read starts in the background at 80 % of the TTL, so requests
@@ -19,7 +22,6 @@ import logging
 import time
 from typing import Any
 
-import httpx
 import jwt
 
 __all__ = ["ALLOWED_ALGORITHMS", "JwksCache"]
@@ -44,12 +46,12 @@ class JwksCache:
         ttl_s: float = 300.0,
         refetch_cooldown_s: float,
         timeout_s: float,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self._url = url
         self._ttl = ttl_s
         self._cooldown = refetch_cooldown_s
-        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        # Only its fetch is used: its own key caches are off, ours decide when to re-read.
+        self._fetcher = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout_s)
         self._keys: dict[str, jwt.PyJWK] = {}
         self._last_attempt = float("-inf")
         # Keys may be trusted without a re-read until `_expires_at`; a background re-read
@@ -65,7 +67,6 @@ class JwksCache:
             self._background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._background
-        await self._client.aclose()
 
     def trusts(self, kid: str) -> bool:
         """Whether `kid` is a published key, as far as a copy within its TTL knows.
@@ -119,10 +120,8 @@ class JwksCache:
     async def _refresh(self) -> None:
         started = self._last_attempt = time.monotonic()
         try:
-            response = await self._client.get(self._url)
-            response.raise_for_status()
-            document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            document = await asyncio.to_thread(self._fetcher.fetch_data)
+        except (jwt.PyJWKClientError, ValueError) as exc:
             # Keep serving the keys already cached; only unknown kids are refused.
             logger.warning("JWKS fetch from %s failed: %s", self._url, type(exc).__name__)
             self._outage = True
