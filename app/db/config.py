@@ -1,15 +1,14 @@
-"""Database wiring: Advanced-Alchemy's Litestar plugin over asyncpg.
+"""Database settings: Advanced-Alchemy's configuration of the engine over asyncpg.
 
-A request that asks for `db_session` gets its own session, committed when its handler
-returns and rolled back when it raises (app/db/sessions.py). The schema comes only from
-Alembic (`db/migrations`), never from `create_all`.
+The app gets it through app/db/plugin.py. The schema comes only from Alembic
+(`db/migrations`), never from `create_all`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from advanced_alchemy.extensions.litestar import (
+from advanced_alchemy.config import (
     AlembicAsyncConfig,
     AsyncSessionConfig,
     EngineConfig,
@@ -17,7 +16,7 @@ from advanced_alchemy.extensions.litestar import (
 )
 
 from app.config import Settings, WorkerSettings
-from app.db.sessions import DatabasePlugin
+from app.db.plugin import DatabasePlugin
 
 __all__ = [
     "MIGRATIONS_PATH",
@@ -122,8 +121,6 @@ def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             script_location=MIGRATIONS_PATH, version_table_name=VERSION_TABLE
         ),
         create_all=False,
-        # Our handlers in app/errors.py map repository errors without leaking SQL text.
-        set_default_exception_handler=False,
     )
 
 

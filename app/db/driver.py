@@ -14,15 +14,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["app_engine", "driver_connection"]
+from app.db.plugin import app_database
 
-# Where this module remembers, per app, the state key under which Advanced-Alchemy keeps
-# the engine ("db_engine", or "db_engine_1"... when a process builds several apps).
-_ENGINE_KEY = "driver_engine_state_key"
+__all__ = ["app_engine", "driver_connection"]
 
 # Server errors after which the session is gone (lost link, server shutting down); any
 # other PostgresError is an answer to the statement and leaves the connection usable.
@@ -35,13 +32,8 @@ _FATAL_SERVER_ERRORS = (
 
 
 def app_engine(app: Litestar) -> AsyncEngine:
-    """The app's engine, read from app state (tests use it to watch the pool)."""
-    key = app.state.get(_ENGINE_KEY)
-    if key is None:
-        config = app.plugins.get(SQLAlchemyInitPlugin).config[0]
-        key = app.state[_ENGINE_KEY] = config.engine_app_state_key
-    engine: AsyncEngine = app.state[key]
-    return engine
+    """The app's engine (tests use it to watch the pool)."""
+    return app_database(app).engine
 
 
 def _connection_is_spoiled(driver: Any, error: BaseException) -> bool:

@@ -20,26 +20,20 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar, cast
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from litestar import Litestar, Request
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.plugin import app_database
 
 __all__ = ["DeferredSession", "ReadOnlyServiceError", "provide_service", "session_maker"]
 
 ServiceT = TypeVar("ServiceT")
 
-# Where this module remembers, per app, the state key of Advanced-Alchemy's session maker.
-_MAKER_KEY = "service_session_maker_key"
-
 
 def session_maker(app: Litestar) -> async_sessionmaker[AsyncSession]:
-    """The app's session maker (the one Advanced-Alchemy's plugin configured)."""
-    key = app.state.get(_MAKER_KEY)
-    if key is None:
-        config = app.plugins.get(SQLAlchemyInitPlugin).config[0]
-        key = app.state[_MAKER_KEY] = config.session_maker_app_state_key
-    return cast("async_sessionmaker[AsyncSession]", app.state[key])
+    """The app's session maker (the one Advanced-Alchemy's configuration made)."""
+    return app_database(app).session_maker
 
 
 class DeferredSession:
