@@ -3,6 +3,7 @@ refusal for lack of a counter."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -158,6 +159,37 @@ def test_open_jobs_cap(issuer: devstack.IssuerInfo) -> None:
         job_id = first.json()["job_id"]
         assert client.delete(f"/v1/jobs/{job_id}", headers=caller).status_code == 202
         assert client.post("/v1/jobs", json=DEMO_JOB, headers=caller).status_code == 202
+
+
+def test_open_jobs_cap_holds_for_requests_at_the_same_moment(
+    issuer: devstack.IssuerInfo,
+) -> None:
+    """Requests of one caller racing through two API processes: no more than the cap are
+    let in (each counts and inserts under the caller's lock), and no one else waits."""
+    caller, other = new_caller(issuer), new_caller(issuer)
+    queue = f"{os.environ['SAQ_QUEUE']}-race-{uuid.uuid4().hex[:8]}"  # no worker: jobs stay open
+    env = {"JOB_LIMIT_PER_MINUTE": "0", "MAX_OPEN_JOBS_PER_USER": "3", "SAQ_QUEUE": queue}
+
+    async def race(urls: tuple[str, str]) -> tuple[list[int], int]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            posts = [
+                http.post(f"{urls[number % 2]}/v1/jobs", json=DEMO_JOB, headers=caller)
+                for number in range(16)
+            ]
+            responses = await asyncio.gather(*posts)
+            elsewhere = await http.post(f"{urls[0]}/v1/jobs", json=DEMO_JOB, headers=other)
+        for response in responses:
+            if response.status_code != 202:
+                assert_too_many(response)
+        return [response.status_code for response in responses], elsewhere.status_code
+
+    try:
+        with running_api(env) as first_url, running_api(env) as second_url:
+            statuses, elsewhere = asyncio.run(race((first_url, second_url)))
+    finally:
+        forget_saq_queue(os.environ["REDIS_URL"], queue)
+    assert sorted(statuses) == [202] * 3 + [429] * 13
+    assert elsewhere == 202
 
 
 def test_429_is_documented_where_limits_apply(client: TestClient[Litestar]) -> None:

@@ -3,7 +3,8 @@
 Statements select the columns each caller needs: job rows only ever become JSON or a
 progress message, so no ORM objects are built. Every state change is conditional on
 the current status, which is what makes an abort, a late worker write and the sweep
-safe against each other without locks. Records are not row-scoped (the worker and the
+safe against each other without locks (the one lock is an owner's admission lock, see
+`count_open_for_owner`). Records are not row-scoped (the worker and the
 sweep work across owners); methods that serve a caller take the caller's `owner_sub`.
 """
 
@@ -25,6 +26,10 @@ __all__ = ["JOB_AND_PROGRESS_COLUMNS", "JOB_COLUMNS", "PROGRESS_COLUMNS", "JobRe
 
 _table = cast("Table", JobRecord.__table__)
 _t = _table.c
+
+# Seeds the hash of an owner's advisory-lock key, keeping these keys apart from any other
+# advisory locks on the database.
+_ADMISSION_LOCK_SEED = 0x6A6F6273
 
 # What a `Job` response needs, and what a progress message needs.
 JOB_COLUMNS = (
@@ -99,7 +104,16 @@ class JobRepository(DomainRepository[JobRecord]):
         return int((await self._db.execute(statement)).scalar_one())
 
     async def count_open_for_owner(self, owner_sub: str) -> int:
-        """The owner's queued and active jobs (for MAX_OPEN_JOBS_PER_USER)."""
+        """The owner's queued and active jobs (for MAX_OPEN_JOBS_PER_USER), counted under
+        the owner's admission lock.
+
+        The lock (a transaction-level advisory lock on the owner) is held until this
+        transaction ends, so a count and the insert that follows it are one step for that
+        owner: two requests (in any API processes) cannot both count 19 and both add
+        the 20th. Another owner's requests never wait for it.
+        """
+        owner_key = func.hashtextextended(owner_sub, _ADMISSION_LOCK_SEED)
+        await self._db.execute(select(func.pg_advisory_xact_lock(owner_key)))
         statement = select(func.count()).where(_t.owner_sub == owner_sub, _t.status.in_(UNFINISHED))
         return int((await self._db.execute(statement)).scalar_one())
 
