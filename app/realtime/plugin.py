@@ -1,11 +1,12 @@
 """Starts the pub/sub hub with the app and offers it to handlers as `hub`; keeps the
-registry of open sockets (limits, and closing them all on shutdown)."""
+registry of open sockets (limits shared through Redis, and closing them all on shutdown)."""
 
 from __future__ import annotations
 
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
+from redis.asyncio import Redis
 
 from app.config import Settings
 from app.realtime.echo import echo
@@ -17,12 +18,15 @@ __all__ = ["RealtimePlugin"]
 
 
 class RealtimePlugin(InitPluginProtocol):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
         # Its own client: the hub's connection blocks on reads and is never shared with
         # request/response commands.
         self.hub = PubSubHub(create_hub_client(settings.redis_url))
+        # The app's client for the socket counts, under the other limits' key prefix.
         self.sockets = SocketRegistry(
-            SocketLimits(max_sockets_per_user=settings.max_sockets_per_user)
+            SocketLimits(max_sockets_per_user=settings.max_sockets_per_user),
+            redis,
+            key_prefix=settings.limits_key_prefix,
         )
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
@@ -32,8 +36,12 @@ class RealtimePlugin(InitPluginProtocol):
         # The hub connects in the background: the API starts (and serves everything that
         # does not need pub/sub) even while Redis is down.
         app_config.on_startup.append(self.hub.start)
+        app_config.on_startup.append(self.sockets.slots.start)
         app_config.on_startup.append(self._drain_on_sigterm)
         app_config.on_shutdown.append(self.hub.stop)
+        # Hooks stop in reverse: this gives the slots back before the Redis plugin (an
+        # earlier plugin) closes the client.
+        app_config.on_shutdown.append(self.sockets.slots.stop)
         return app_config
 
     async def _drain_on_sigterm(self) -> None:

@@ -1,8 +1,9 @@
 """The lifecycle of every WebSocket the API holds, in pieces a handler calls in one line.
 
 - `guard_socket(socket, caller, on_end=...)` for a signed-in socket the server pushes to
-  (job progress): at most `max_sockets_per_user` at once per caller (one more is closed
-  `1008`); closed `4401` once the token has expired, unless the client sent
+  (job progress): at most `max_sockets_per_user` at once per caller over every API
+  process (one more is closed `1008`, before anything is sent on it; app/realtime/slots.py
+  counts them); closed `4401` once the token has expired, unless the client sent
   `{"type": "auth", "token": "<fresh token>"}` in time (a refused token, or one naming
   another `sub`, is `4401` too); a message over `max_message_bytes` is `1009`. It reads
   everything the client sends, so it also notices when the client leaves.
@@ -22,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -31,10 +31,12 @@ import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.types import Message, ReceiveMessage
+from redis.asyncio import Redis
 
 from app.auth.plugin import VERIFIER_STATE_KEY
 from app.auth.principal import Principal
 from app.auth.verifier import InvalidTokenError, TokenVerifier
+from app.realtime.slots import Slot, SocketSlots
 
 __all__ = [
     "WS_CLOSE_GOING_AWAY",
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 WS_CLOSE_GOING_AWAY: Final = 1001
 WS_CLOSE_POLICY: Final = 1008
 WS_CLOSE_TOO_BIG: Final = 1009
+WS_CLOSE_INTERNAL_ERROR: Final = 1011
 WS_CLOSE_UNAUTHORIZED: Final = 4401
 
 REGISTRY_STATE_KEY: Final = "socket_registry"
@@ -74,12 +77,23 @@ _decode_auth = msgspec.json.Decoder(_AuthMessage).decode
 class _Live:
     """One open socket as the registry sees it: something that can be closed."""
 
-    __slots__ = ("_closed", "_on_end", "_send", "reader", "socket")
+    __slots__ = ("_admitted", "_closed", "_on_end", "_send", "reader", "socket")
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], on_end: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        on_end: Callable[[], None],
+        *,
+        admitted: bool = True,
+    ) -> None:
         self.socket = socket
         self._on_end = on_end
         self._closed = False
+        # Until set, the handler's sends wait: a socket over the limit gets nothing but
+        # its close frame.
+        self._admitted = asyncio.Event()
+        if admitted:
+            self._admitted.set()
         # The guard's task, cancelled when someone else closes the socket.
         self.reader: asyncio.Task[Any] | None = None
         # Every later send of the handler goes through the check below, so nothing is
@@ -91,13 +105,19 @@ class _Live:
     def closed(self) -> bool:
         return self._closed
 
+    def admit(self) -> None:
+        self._admitted.set()
+
     async def _checked_send(self, message: Message) -> None:
+        if not self._admitted.is_set():
+            await self._admitted.wait()
         if self._closed:
             raise WebSocketDisconnect(detail="the server closed this socket")
         await self._send(message)
 
     def client_left(self) -> None:
         self._closed = True
+        self._admitted.set()  # waiting sends wake up and see the socket closed
         self._on_end()
 
     async def close(self, code: int, reason: str) -> None:
@@ -105,6 +125,7 @@ class _Live:
         if self._closed:
             return
         self._closed = True
+        self._admitted.set()
         self._on_end()
         with contextlib.suppress(Exception):  # the client may be gone already
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -114,12 +135,15 @@ class _Live:
 
 
 class SocketRegistry:
-    """Every open socket of this process, and how many job sockets each caller holds."""
+    """Every open socket of this process, and how many job sockets each caller holds
+    (over every API process when given Redis)."""
 
-    def __init__(self, limits: SocketLimits) -> None:
+    def __init__(
+        self, limits: SocketLimits, redis: Redis | None = None, *, key_prefix: str = ""
+    ) -> None:
         self.limits = limits
+        self.slots = SocketSlots(redis, cap=limits.max_sockets_per_user, key_prefix=key_prefix)
         self._live: set[_Live] = set()
-        self._per_user: Counter[str] = Counter()
         self.draining = False
 
     @property
@@ -132,16 +156,11 @@ class SocketRegistry:
     def discard(self, live: _Live) -> None:
         self._live.discard(live)
 
-    def take_slot(self, sub: str) -> bool:
-        if self._per_user[sub] >= self.limits.max_sockets_per_user:
-            return False
-        self._per_user[sub] += 1
-        return True
+    async def take_slot(self, sub: str) -> Slot | None:
+        return await self.slots.take(sub)
 
-    def free_slot(self, sub: str) -> None:
-        self._per_user[sub] -= 1
-        if self._per_user[sub] <= 0:
-            del self._per_user[sub]
+    def free_slot(self, slot: Slot) -> None:
+        self.slots.free(slot)
 
     async def drain(self, reason: str = "Server restarting") -> None:
         """Close every open socket with 1001 (going away); new ones are closed at once."""
@@ -163,7 +182,7 @@ def guard_socket(
     left, token expired, limit, shutdown), so the handler stops producing.
     """
     registry = registry_of(socket)
-    live = _Live(socket, on_end)
+    live = _Live(socket, on_end, admitted=False)
     task = asyncio.get_running_loop().create_task(
         _guard(registry, live, caller), name="websocket-guard"
     )
@@ -175,20 +194,28 @@ async def _guard(registry: SocketRegistry, live: _Live, caller: Principal) -> No
     if registry.draining:
         await live.close(WS_CLOSE_GOING_AWAY, "Server restarting")
         return
-    # Counted before the first await, so two sockets opened at once cannot both slip in.
-    if not registry.take_slot(caller.sub):
-        limit = registry.limits.max_sockets_per_user
-        await live.close(WS_CLOSE_POLICY, f"Too many open sockets (at most {limit})")
-        return
+    # Registered before the slot is asked for, so a drain meanwhile closes it too.
     registry.add(live)
+    slot: Slot | None = None
     try:
+        slot = await registry.take_slot(caller.sub)
+        if slot is None:
+            limit = registry.limits.max_sockets_per_user
+            await live.close(WS_CLOSE_POLICY, f"Too many open sockets (at most {limit})")
+            return
+        live.admit()
         await _read_until_done(registry, live, caller)
     except asyncio.CancelledError:
         if not live.closed:
             raise
+    except Exception:
+        # Unguarded, the socket would stay open (or its sends wait) for good.
+        logger.exception("socket guard failed")
+        await live.close(WS_CLOSE_INTERNAL_ERROR, "Internal error")
     finally:
         registry.discard(live)
-        registry.free_slot(caller.sub)
+        if slot is not None:
+            registry.free_slot(slot)
 
 
 async def _read_until_done(registry: SocketRegistry, live: _Live, caller: Principal) -> None:

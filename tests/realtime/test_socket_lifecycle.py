@@ -1,5 +1,5 @@
 """Sockets on a real uvicorn process: token lifetime and in-band renewal, message size and
-per-caller socket limits (API.md, "WebSockets" and "Operations").
+per-caller socket limits, also over two processes (API.md, "WebSockets" and "Operations").
 
 The API here serves a queue no worker reads, so a job stays `queued` and its socket stays
 open: only the socket's own lifecycle can end it.
@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.processes import forget_saq_queue, running_api
+from tests.test_limits import fresh_prefix
 
 MAX_SOCKETS = 3
 KIB = 1024
@@ -175,3 +176,28 @@ def test_one_caller_holds_at_most_max_sockets_per_user(
         sockets.append(stack.enter_context(_job_socket(api, job_id, carol)))
         for socket in sockets:
             assert _still_open(socket, 0.05)
+
+
+def test_the_cap_holds_over_every_api_process(issuer: devstack.IssuerInfo) -> None:
+    # Two processes as in production: one Redis, one key prefix, one (idle) queue.
+    queue = f"idle-{uuid.uuid4().hex[:12]}"
+    env = {"SAQ_QUEUE": queue, "MAX_SOCKETS_PER_USER": "2", "LIMITS_KEY_PREFIX": fresh_prefix()}
+    carol = issuer.mint(username="carol", claims={"sub": f"sockets-{uuid.uuid4()}"})
+    bob = issuer.mint(username="bob", claims={"sub": f"sockets-{uuid.uuid4()}"})
+    try:
+        with running_api(env) as first, running_api(env) as second, contextlib.ExitStack() as stack:
+            job_id = _job(first, carol)
+            held = [stack.enter_context(_job_socket(first, job_id, carol)) for _ in range(2)]
+            with _ws(second, f"/ws/jobs/{job_id}?token={carol}") as extra:
+                assert _closed_with(extra, timeout=10)[0] == 1008
+            # Another caller is not affected: both of its sockets open on the second.
+            bobs_job = _job(second, bob)
+            others = [stack.enter_context(_job_socket(second, bobs_job, bob)) for _ in range(2)]
+            # A socket given back on the first process makes room on the second.
+            held.pop().close()
+            time.sleep(0.5)
+            held.append(stack.enter_context(_job_socket(second, job_id, carol)))
+            for socket in held + others:
+                assert _still_open(socket, 0.05)
+    finally:
+        forget_saq_queue(os.environ["REDIS_URL"], queue)
