@@ -53,3 +53,19 @@ async def test_a_server_side_error_keeps_the_connection(
             assert connection.get_server_pid() == first_pid
     finally:
         await engine.dispose()
+
+
+async def test_an_overflow_connection_is_closed_on_return(database_url: str) -> None:
+    """Returning a connection the pool has no room for closes it, which awaits the driver:
+    it must happen where SQLAlchemy can await (a failure here would leak connections)."""
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=1, pool_pre_ping=False)
+    try:
+        async with driver_connection(engine) as first, driver_connection(engine) as second:
+            assert first.get_server_pid() != second.get_server_pid()
+        # The one returned second found the pool full.
+        assert [first.is_closed(), second.is_closed()] == [True, False]
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with driver_connection(engine) as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+    finally:
+        await engine.dispose()

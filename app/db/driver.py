@@ -8,6 +8,7 @@ as the statement is done. Anything needing a transaction belongs in a session.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from app.db.plugin import app_database
 
@@ -46,20 +48,27 @@ def _connection_is_spoiled(driver: Any, error: BaseException) -> bool:
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """Yield the pooled connection's `asyncpg.Connection` (not inside a transaction)."""
-    async with engine.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        try:
-            yield driver
-        except BaseException as error:
-            if not _connection_is_spoiled(driver, error):
-                raise
-            # SQLAlchemy never sees errors raised here, so it cannot know the connection
-            # died: tell the pool not to hand it out again.
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
-            if isinstance(error, Exception) and not isinstance(error, OSError):
-                # One exception type for "the link broke", whatever asyncpg noticed first
-                # (app/errors.py answers it with 503, not 500).
-                raise ConnectionResetError("lost the database connection") from error
+    """Yield a pooled connection's `asyncpg.Connection` (not inside a transaction)."""
+    # The pool's own connection, without a SQLAlchemy `Connection` around it: a checkout
+    # and return then cost about 25 µs instead of 55 µs (a tenth of a hot read's CPU).
+    pooled = await engine.raw_connection()
+    driver = pooled.driver_connection
+    try:
+        yield driver
+    except BaseException as error:
+        if not _connection_is_spoiled(driver, error):
             raise
+        # SQLAlchemy never sees errors raised here, so it cannot know the connection
+        # died: tell the pool not to hand it out again.
+        with contextlib.suppress(Exception):
+            await greenlet_spawn(pooled.invalidate)
+        if isinstance(error, Exception) and not isinstance(error, OSError):
+            # One exception type for "the link broke", whatever asyncpg noticed first
+            # (app/errors.py answers it with 503, not 500).
+            raise ConnectionResetError("lost the database connection") from error
+        raise
+    finally:
+        # Returned inside SQLAlchemy's greenlet, where the pool may await the driver (it
+        # closes an overflow connection), and shielded as SQLAlchemy's own `async with
+        # engine.connect()` is, so a request cancelled meanwhile cannot leak it.
+        await asyncio.shield(greenlet_spawn(pooled.close))
