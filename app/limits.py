@@ -36,6 +36,7 @@ from litestar.plugins import InitPluginProtocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.background import cancel_and_wait
 from app.config import Settings
 
 __all__ = [
@@ -197,11 +198,8 @@ class RequestLimiter:
         self._task = asyncio.create_task(self._run(), name="rate-limit-flush")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await self.flush()
 

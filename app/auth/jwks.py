@@ -17,12 +17,13 @@ retried at most once per cooldown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 import jwt
+
+from app.background import cancel_and_wait
 
 __all__ = ["ALLOWED_ALGORITHMS", "JwksCache"]
 
@@ -63,10 +64,7 @@ class JwksCache:
         self._background: asyncio.Task[None] | None = None
 
     async def aclose(self) -> None:
-        if self._background is not None:
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._background
+        await cancel_and_wait(self._background)
 
     def trusts(self, kid: str) -> bool:
         """Whether `kid` is a published key, as far as a copy within its TTL knows.

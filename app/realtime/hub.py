@@ -31,6 +31,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.background import cancel_and_wait
+
 __all__ = ["RESYNC", "HubUnavailable", "PubSubHub", "Subscription", "create_hub_client"]
 
 logger = logging.getLogger(__name__)
@@ -137,11 +139,8 @@ class PubSubHub:
         self._reader = asyncio.create_task(self._read_forever(), name="pubsub-hub")
 
     async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        await cancel_and_wait(self._reader)
+        self._reader = None
         for listeners in self._listeners.values():
             for subscription in listeners:
                 subscription.close()

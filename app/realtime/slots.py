@@ -32,6 +32,8 @@ from typing import Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.background import cancel_and_wait
+
 __all__ = ["LEASE_S", "REDIS_BACKOFF_S", "REDIS_WAIT_S", "Slot", "SocketSlots"]
 
 logger = logging.getLogger(__name__)
@@ -193,11 +195,8 @@ class SocketSlots:
 
     async def stop(self) -> None:
         """Stop renewing and give back every slot still held: the process is leaving."""
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
+        await cancel_and_wait(self._runner)
+        self._runner = None
         now = time.monotonic()
         self._stale.update((slot_id, (slot, now)) for slot_id, slot in self._live.items())
         self._live.clear()
