@@ -244,8 +244,12 @@ class Settings(WorkerSettings):
     # Signing keys are re-read from the JWKS at least this often, so a withdrawn key (and
     # every token verified with it) stops being accepted within this time.
     jwks_ttl_s: int = Field(300, ge=1, validation_alias=_env("KEYCLOAK_JWKS_TTL_SECONDS"))
-    # Job sockets one caller may hold open at once over all API processes (in Redis).
+    # Sockets one caller may hold open at once on one API process, and all callers
+    # together (below uvicorn's --limit-concurrency, so HTTP always has room).
     max_sockets_per_user: int = Field(20, ge=1, validation_alias=_env("MAX_SOCKETS_PER_USER"))
+    max_sockets_per_process: int = Field(
+        1500, ge=1, validation_alias=_env("MAX_SOCKETS_PER_PROCESS")
+    )
 
     @field_validator("metrics_token")
     @classmethod

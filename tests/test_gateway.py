@@ -21,7 +21,7 @@ from app.gateway import Gateway
 from app.main import create_app
 
 # Routes anyone may call. Everything else must refuse a request without a token.
-PUBLIC_PATHS = {"/health", "/health/ready", "/openapi.json", "/ws/echo"}
+PUBLIC_PATHS = {"/health", "/health/ready", "/openapi.json"}
 PUBLIC_PREFIX = "/docs"
 
 
