@@ -14,7 +14,7 @@ from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
 from app.auth.principal import Principal
-from app.auth.verifier import InvalidTokenError, TokenVerifier
+from app.auth.verifier import MAX_TOKEN_BYTES, InvalidTokenError, TokenVerifier
 from app.errors import error_response
 
 __all__ = ["PUBLIC_OPT", "WS_CLOSE_UNAUTHORIZED", "Authenticator", "Refusal", "send_refusal"]
@@ -34,6 +34,11 @@ class Refusal(NamedTuple):
 
 
 _MISSING = Refusal("missing bearer token", "Bearer")
+_TOO_LARGE = Refusal(
+    "token too large", 'Bearer error="invalid_token", error_description="token too large"'
+)
+# Room for `Bearer ` or the rest of a socket's query string beside the token itself.
+_MAX_CARRIER_BYTES = MAX_TOKEN_BYTES + 1024
 
 
 class Authenticator:
@@ -44,7 +49,13 @@ class Authenticator:
 
     async def authenticate(self, scope: Scope, authorization: bytes | None) -> Principal | Refusal:
         """The verified caller, also stored as `scope["user"]`, or why there is none."""
+        # Measured before anything is decoded: a megabyte "token" costs a length check only.
+        carrier = scope["query_string"] if scope["type"] == ScopeType.WEBSOCKET else authorization
+        if carrier is not None and len(carrier) > _MAX_CARRIER_BYTES:
+            return _TOO_LARGE
         token = _token_from(scope, authorization)
+        if len(token) > MAX_TOKEN_BYTES:
+            return _TOO_LARGE
         if not token:
             return _MISSING
         principal = self.verifier.cached(token)
