@@ -135,7 +135,9 @@ class WorkerSettings(DatabaseSettings):
     # the pool is exhausted or PostgreSQL is away instead of queueing requests for 30 s.
     db_pool_size: int = Field(20, ge=1, validation_alias=_env("DB_POOL_SIZE"))
     db_max_overflow: int = Field(0, ge=0, validation_alias=_env("DB_MAX_OVERFLOW"))
-    db_pool_timeout_s: int = Field(5, ge=1, validation_alias=_env("DB_POOL_TIMEOUT_SECONDS"))
+    # 3 s, like the statement and connect timeouts: with PostgreSQL frozen, a request
+    # queued behind a full pool answers 503 as soon as one that got a connection does.
+    db_pool_timeout_s: int = Field(3, ge=1, validation_alias=_env("DB_POOL_TIMEOUT_SECONDS"))
     db_connect_timeout_s: float = Field(
         3.0, gt=0, validation_alias=_env("DB_CONNECT_TIMEOUT_SECONDS")
     )
