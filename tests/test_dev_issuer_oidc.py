@@ -382,15 +382,19 @@ def test_prompt_login_shows_the_form_despite_a_session(browser: Browser) -> None
     assert browser.authorize(code_challenge=challenge, prompt="login").status_code == 200
 
 
-def test_logout_refuses_an_unlisted_redirect(browser: Browser, discovery: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    # The second one is under /docs/* only until `..` is resolved (issue 19).
+    "redirect",
+    ["https://evil.example/", f"{DOCS}/docs/../v1/me"],
+)
+def test_logout_refuses_an_unlisted_redirect(
+    browser: Browser, discovery: dict[str, Any], redirect: str
+) -> None:
     query, verifier = browser.sign_in()
     tokens = browser.exchange(query["code"][0], verifier).json()
     response = browser.http.get(
         discovery["end_session_endpoint"],
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": "https://evil.example/",
-        },
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": redirect},
     )
     assert response.status_code == 400
     assert "location" not in response.headers
@@ -577,22 +581,6 @@ def test_logout_by_get_ends_only_the_session_its_hint_names(
     assert _error(alice.authorize(code_challenge=challenge, prompt="none"))["error"] == [
         "login_required"
     ]
-
-
-def test_logout_refuses_a_redirect_outside_its_list_once_normalised(
-    browser: Browser, discovery: dict[str, Any]
-) -> None:
-    query, verifier = browser.sign_in()
-    tokens = browser.exchange(query["code"][0], verifier).json()
-    refused = browser.http.get(
-        discovery["end_session_endpoint"],
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": f"{DOCS}/docs/../v1/me",
-        },
-    )
-    assert refused.status_code == 400
-    assert "location" not in refused.headers
 
 
 def test_a_refresh_token_works_once(browser: Browser, discovery: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 
 import devstack
-import httpx
 import jwt
 import pytest
 from litestar import Litestar
@@ -24,6 +23,7 @@ from websockets.sync.client import connect
 
 from app.config import load_settings
 from app.main import create_app
+from tests.realtime.test_socket_lifecycle import _job as queued_job
 from tests.support.processes import forget_saq_queue, running_api
 
 TTL_S = 2
@@ -137,13 +137,7 @@ def test_a_socket_whose_key_is_withdrawn_is_closed_4401_within_the_ttl(
     try:
         with running_api(env) as base_url:
             old = private.mint(username="carol")
-            created = httpx.post(
-                f"{base_url}/v1/jobs",
-                json={"kind": "demo", "params": {"steps": 100, "delay_ms": 10_000}},
-                headers={"Authorization": f"Bearer {old}"},
-            )
-            assert created.status_code == 202, created.text
-            job_id = created.json()["job_id"]
+            job_id = queued_job(base_url, old)
             url = f"{base_url.replace('http://', 'ws://', 1)}/ws/jobs/{job_id}?token={old}"
             private.rotate()
             with connect(url, open_timeout=10) as socket:
