@@ -16,7 +16,7 @@ from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send, WebSocketCloseEvent
 
 from app.auth.principal import Principal
-from app.auth.verifier import InvalidTokenError, TokenVerifier
+from app.auth.verifier import MAX_TOKEN_BYTES, InvalidTokenError, TokenVerifier
 from app.close_codes import WS_4401_UNAUTHORIZED
 from app.errors import error_response
 
@@ -39,6 +39,11 @@ class Refusal(NamedTuple):
 
 
 _MISSING = Refusal("missing bearer token", "Bearer")
+_TOO_LARGE = Refusal(
+    "token too large", 'Bearer error="invalid_token", error_description="token too large"'
+)
+# Room for `Bearer ` or the rest of a socket's query string beside the token itself.
+_MAX_CARRIER_BYTES = MAX_TOKEN_BYTES + 1024
 
 
 class Authenticator:
@@ -49,7 +54,13 @@ class Authenticator:
 
     async def authenticate(self, scope: Scope, authorization: bytes | None) -> Principal | Refusal:
         """The verified caller, also stored as `scope["user"]`, or why there is none."""
+        # Measured before anything is decoded: a megabyte "token" costs a length check only.
+        carrier = scope["query_string"] if scope["type"] == ScopeType.WEBSOCKET else authorization
+        if carrier is not None and len(carrier) > _MAX_CARRIER_BYTES:
+            return _TOO_LARGE
         token = _token_from(scope, authorization)
+        if len(token) > MAX_TOKEN_BYTES:
+            return _TOO_LARGE
         if not token:
             return _MISSING
         principal = self.verifier.cached(token)

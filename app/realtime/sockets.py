@@ -249,15 +249,21 @@ async def _read_until_done(
 ) -> None:
     loop = asyncio.get_running_loop()
     expires_at = caller.expires_at
+    key_check = _KeyCheck(live.socket)
     while not live.closed:
         # The socket lives as long as its token: `exp`, on this server's clock.
-        deadline = loop.time() + max(expires_at - time.time(), 0.0)
+        expiry = loop.time() + max(expires_at - time.time(), 0.0)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(min(expiry, key_check.due)):
                 message = await live.socket.receive()
         except TimeoutError:
-            await live.close(WS_4401_UNAUTHORIZED, "Token expired")
-            return
+            if loop.time() >= expiry:
+                await live.close(WS_4401_UNAUTHORIZED, "Token expired")
+                return
+            if not await key_check.still_published():
+                await live.close(WS_4401_UNAUTHORIZED, "Token's signing key withdrawn")
+                return
+            continue
         except WebSocketDisconnect:
             live.client_left()
             return
@@ -277,9 +283,31 @@ async def _read_until_done(
                 return
             if renewed is not None:
                 expires_at = renewed.expires_at
+                key_check.token = _decode_auth(data).token
                 continue
         if on_text is not None:
             await on_text(data)
+
+
+class _KeyCheck:
+    """Whether the key that signed the socket's token is still published, asked every
+    tenth of the JWKS TTL: with the cache's re-read at 80 % of it, a withdrawn key closes
+    the socket within the TTL (a socket's token is verified only at connect and renewal).
+    """
+
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        self._verifier: TokenVerifier | None = socket.app.state.get(VERIFIER_STATE_KEY)
+        auth = socket.scope.get("auth")
+        self.token: str | None = auth if isinstance(auth, str) else None
+        self._loop = asyncio.get_running_loop()
+        self._every = self._verifier.jwks.ttl_s / 10 if self._verifier else float("inf")
+        self.due = self._loop.time() + self._every
+
+    async def still_published(self) -> bool:
+        self.due = self._loop.time() + self._every
+        if self._verifier is None or self.token is None:
+            return True
+        return await self._verifier.signing_key_published(self.token)
 
 
 async def _renewal(
