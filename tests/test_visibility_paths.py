@@ -7,15 +7,17 @@ another caller's ids wherever it takes an id, and a route the walk cannot exerci
 `test_another_callers_ids_are_404_on_every_private_route` by name. What the walk needs
 from a domain is what a domain has anyway:
 
-- an item route `…/{x_id}` whose parent path takes `POST` and answers the new row with
-  its `id`: then `x_id` in any route's path, or an `xId` query parameter or body field,
-  refers to that domain's rows, and the walk makes one for each caller through that POST;
+- an item route `…/{x_id}` (GET) whose parent path takes `POST` and answers the new row
+  with its `id` (or `x_id`): then `x_id` in any route's path, or an `xId` query parameter
+  or body field, refers to that domain's rows, and the walk makes one for each caller
+  through that POST;
 - a valid body for that POST: tests/factories.py's `body_for` builds it from the handler's
   `data` type (a factory there only when the type does not say what is valid).
 
-The tests after it add what the generic walk cannot know: soft-deleted and other-tenant
-projects, two parents with the same child id, and the export job, which reads through
-the same services outside a request.
+A DELETE on the item route that answers 204 is checked too: the row is then a 404 on
+every route told about it and missing from every list. The tests after those add what
+the generic walk cannot know: other-tenant projects, two parents with the same child id,
+and the export job, which reads through the same services outside a request.
 """
 
 from __future__ import annotations
@@ -181,22 +183,26 @@ class Walk:
         )
         return [kind for kind in kinds if kind in self.makers]
 
-    def url(self, endpoint: Endpoint, who: str, foreign: str | None = None) -> str:
-        """The endpoint's URL with `who`'s rows in it, except `them`'s for `foreign`."""
+    def url(self, endpoint: Endpoint, who: str, instead: dict[str, str] | None = None) -> str:
+        """The endpoint's URL with `who`'s rows in it, except the ids given `instead`."""
+        ids = instead or {}
 
-        def owner(kind: str) -> str:
-            return "them" if kind == foreign else who
+        def row(kind: str) -> str:
+            return ids[kind] if kind in ids else self.row(who, kind)
 
-        path = _PATH_PARAMETER.sub(lambda m: self.row(owner(m[1]), m[1]), endpoint.path)
+        path = _PATH_PARAMETER.sub(lambda m: row(m[1]), endpoint.path)
         query = [
-            f"{name}={self.row(owner(kind), kind)}"
+            f"{name}={row(kind)}"
             for name, kind in endpoint.query_parameters().items()
             if kind in self.makers
         ]
         return path + ("?" + "&".join(query) if query else "")
 
-    def status(self, endpoint: Endpoint, who: str, foreign: str | None = None) -> int:
-        url = self.url(endpoint, who, foreign)
+    def their(self, kind: str) -> dict[str, str]:
+        return {kind: self.row("them", kind)}
+
+    def status(self, endpoint: Endpoint, who: str, instead: dict[str, str] | None = None) -> int:
+        url = self.url(endpoint, who, instead)
         if endpoint.method == "WS":
             separator = "&" if "?" in url else "?"
             with self.client.websocket_connect(f"{url}{separator}token={self.tokens[who]}") as ws:
@@ -223,7 +229,7 @@ def test_another_callers_ids_are_404_on_every_private_route(
     for endpoint in walk.endpoints:
         references = walk.references(endpoint)
         for kind in references:
-            status = walk.status(endpoint, "me", foreign=kind)
+            status = walk.status(endpoint, "me", walk.their(kind))
             if status != 404:
                 wrong.append(f"{endpoint} with their {{{kind}}}: {status}, not 404")
         # Their ids are refused, mine are not: the 404 is about whose row it is.
@@ -252,6 +258,34 @@ def test_another_callers_ids_are_404_on_every_private_route(
         f"routes the visibility walk cannot exercise: {unexercised}; they take no id and "
         "make no row. Give them a case in tests/test_visibility_paths.py"
     )
+
+
+def test_a_deleted_row_is_gone_from_every_route(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    """Whatever a DELETE answering 204 removed (a soft delete included) is a 404 on every
+    route told about it and missing from every list."""
+    walk = Walk(client, issuer)
+    wrong, checked = [], 0
+    for kind, item in walk.items.items():
+        removers = [e for e in walk.endpoints if e.method == "DELETE" and e.path == item.path]
+        if not removers:
+            continue
+        gone = {kind: walk.make(walk.makers[kind][0], "me", kind)}
+        if walk.status(removers[0], "me", gone) != 204:
+            continue  # not a removal: a job's DELETE aborts it, and it stays readable
+        checked += 1
+        for endpoint in walk.endpoints:
+            references = walk.references(endpoint)
+            if endpoint.method in ("GET", "WS") and kind in references:
+                if (status := walk.status(endpoint, "me", gone)) != 404:
+                    wrong.append(f"{endpoint} with my deleted {{{kind}}}: {status}, not 404")
+            elif endpoint.method == "GET" and not references:
+                text = client.get(walk.url(endpoint, "me"), headers=walk.headers("me")).text
+                if gone[kind] in text:
+                    wrong.append(f"{endpoint} lists my deleted {{{kind}}}")
+    assert checked >= 2  # children (deleted) and projects (soft-deleted) at least
+    assert not wrong, "\n".join(wrong)
 
 
 def routes_taking(client: TestClient[Litestar], kind: str) -> list[Endpoint]:
