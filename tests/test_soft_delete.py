@@ -396,6 +396,6 @@ async def test_the_fast_path_and_the_session_see_the_same_rows(
 
 
 def test_utc_timestamps_are_aware() -> None:
-    from app.db.soft_delete import utc_now
+    from app.clock import utc_now
 
     assert utc_now().tzinfo is datetime.UTC

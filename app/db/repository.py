@@ -50,9 +50,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.clock import utc_now
 from app.db.fast import FastRows, FastSelect
 from app.db.scope import OwnedMixin, RowScope, ScopeError, bind_scope
-from app.db.soft_delete import INCLUDE_DELETED, SoftDeleteMixin, utc_now
+from app.db.soft_delete import INCLUDE_DELETED, SoftDeleteMixin
 
 __all__ = ["DomainRepository", "DomainService", "QueryRepository"]
 
