@@ -32,6 +32,8 @@ from litestar.exceptions import SerializationException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.serialization import decode_json
 
+from app.text import CONTROL_CHARACTER
+
 __all__ = [
     "MAX_JSON_DEPTH",
     "BoundedRequest",
@@ -128,16 +130,15 @@ class BoundedRequest(Request[Any, Any, Any]):
             raise _body_error(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
 
 
-# C0 controls and DEL. A NUL in a path made the static file handler raise ValueError
-# ("embedded null byte"); no route of ours has a use for any of these.
-_PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A NUL in a path made the static file handler raise ValueError ("embedded null byte");
+# no route of ours has a use for any control character.
 
 
 def refuse_control_characters_in_path(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """Route guard: a path (as decoded from %XX) with a control character is a 400."""
-    if _PATH_CONTROL.search(connection.scope["path"]):
+    if CONTROL_CHARACTER.search(connection.scope["path"]):
         raise ValidationException(
             "Invalid request: the path contains a control character",
             extra=[{"key": "path", "message": "control characters are not allowed"}],
