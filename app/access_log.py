@@ -9,10 +9,11 @@ the query string, so neither the Authorization header nor a WebSocket `?token=` 
 into logs.
 
 Cost: this runs on every request, so it does the least it can there. With the logging set
-up by app.logging.configure_logging, the line is queued as a Struct and encoded by the
-log writer's thread; going through `logging` (record, lock, formatter) cost about as much
-as the request itself (scripts/bench). When logging is configured otherwise (another
-handler or filter, e.g. pytest's caplog), the line goes through `logging`.
+up by app.logging.configure_logging, the line is queued as a Struct on the root handler's
+queue and encoded by its listener thread; going through `logging` (record, lock,
+formatter) cost about as much as the request itself (scripts/bench). When logging is
+configured otherwise (another handler or filter, e.g. pytest's caplog), the line goes
+through `logging`.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def log_access(
     """Write the access line for one request."""
     if not access_logger.isEnabledFor(logging.INFO):
         return
-    # Straight to our writer while its handler is the only place the line would go
+    # Straight onto our queue while its handler is the only place the line would go
     # (checked inline: this runs on every request).
     handler, handlers = root_handler(), logging.root.handlers
     if (
@@ -76,7 +77,7 @@ def log_access(
         and access_logger.propagate
         and access_logger.parent is logging.root
     ):
-        handler.writer.write(
+        handler.put(
             AccessLine(
                 ts=int(time.time() * 1000) / 1000,  # to the millisecond; round() costs more
                 method=method,
