@@ -130,14 +130,13 @@ class BoundedRequest(Request[Any, Any, Any]):
             raise _body_error(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
 
 
-# A NUL in a path made the static file handler raise ValueError ("embedded null byte");
-# no route of ours has a use for any control character.
-
-
 def refuse_control_characters_in_path(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
-    """Route guard: a path (as decoded from %XX) with a control character is a 400."""
+    """Route guard: a path (as decoded from %XX) with a control character is a 400.
+
+    A NUL in a path made the static file handler raise ValueError ("embedded null
+    byte"); no route of ours has a use for any control character."""
     if CONTROL_CHARACTER.search(connection.scope["path"]):
         raise ValidationException(
             "Invalid request: the path contains a control character",
