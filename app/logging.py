@@ -132,6 +132,10 @@ class JsonFormatter(logging.Formatter):
         return redact_secrets(_encoder.encode(entry).decode())
 
 
+# Lines per write at most, when they keep coming faster than the queue empties.
+MAX_BATCH = 1000
+
+
 def _write(stream: IO[str], lines: list[bytes]) -> None:
     data = b"".join(lines)
     try:
@@ -174,9 +178,11 @@ class JsonLineListener(QueueListener):
             record.set()
             return
         self._batch.append(_as_line(record))
-        if self.pending.empty():
+        caught_up = self.pending.empty()
+        if caught_up or len(self._batch) >= MAX_BATCH:
             _write(self.stream, self._batch)
             self._batch = []
+        if caught_up:
             time.sleep(self.interval)
 
     def stop(self) -> None:
