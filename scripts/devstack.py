@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import pwd
@@ -24,6 +25,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -310,6 +312,7 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
     else:
         user = postgres_system_user()
         if user is not None:
+            _require_reachable(pgdata, user)
             _give_folder_to(pgdata, user)
         _start_postgres(pgdata, user, _socket_folder(pgdata, user))
     postmaster = _running_postmaster(pgdata)
@@ -356,6 +359,32 @@ def postgres_system_user() -> str | None:
         return None
     owner = REPO_ROOT.stat().st_uid
     return pwd.getpwuid(owner).pw_name if owner != 0 else "nobody"
+
+
+def _require_reachable(pgdata: Path, user: str) -> None:
+    """`user` must be able to enter every folder above the data folder and the binaries;
+    we do not widen their permissions (pgserver would, on folders outside the clone)."""
+    package = importlib.util.find_spec("pgserver")  # its folder holds the binaries
+    if package is None or package.origin is None:
+        raise RuntimeError("the pgserver package is not installed")
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid, *os.getgrouplist(user, entry.pw_gid)}
+    for target in (pgdata, Path(package.origin).resolve().parent):
+        for folder in target.parents:
+            info = folder.stat()
+            if info.st_uid == entry.pw_uid:
+                allowed = info.st_mode & stat.S_IXUSR
+            elif info.st_gid in groups:
+                allowed = info.st_mode & stat.S_IXGRP
+            else:
+                allowed = info.st_mode & stat.S_IXOTH
+            if not allowed:
+                raise RuntimeError(
+                    f"PostgreSQL refuses to run as root, so it runs as {user}, who cannot"
+                    f" enter {folder} (mode {stat.filemode(info.st_mode)}). Keep the clone"
+                    " (and its .devdata) where other users may enter, run as another user,"
+                    " or set DATABASE_URL to a server of yours."
+                )
 
 
 def _owner_unless_us(path: Path) -> str | None:

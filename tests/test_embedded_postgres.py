@@ -63,3 +63,18 @@ def test_embedded_postgres_runs_as_an_existing_user_and_touches_nothing_else(
     assert _fingerprint(ACCOUNT_FILES) == accounts
     assert _modes_above(pgdata) == modes
     assert {entry.pw_name for entry in pwd.getpwall()} == users
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another user")
+def test_a_data_folder_the_server_user_cannot_reach_is_refused_not_opened_up(
+    tmp_path: Path,
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with (
+        pytest.raises(RuntimeError, match=f"cannot enter {private}"),
+        devstack.embedded_postgres(private / "pg"),
+    ):
+        pass
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert not (private / "pg" / "PG_VERSION").exists()
