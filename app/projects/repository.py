@@ -27,9 +27,9 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import OrderBy, StatementFilter, escape_like_value
 from sqlalchemy import ColumnElement, Integer, Select, Text, bindparam, func, select, update
 
+from app.clock import utc_now
 from app.db.fast import FastSelect
 from app.db.repository import DomainRepository
-from app.db.soft_delete import utc_now
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
