@@ -2,9 +2,9 @@
 soft delete).
 
 The repository is built with the caller's `TenantScope`; app/db adds the scope and "not
-deleted" to every statement it runs, the fast reads included:
+deleted" to every statement it runs, the precompiled reads included:
 
-- list and get are hot reads: SQLAlchemy selects compiled once (app/db/fast.py), one
+- list and get are hot reads: SQLAlchemy selects compiled once (app/db/precompiled.py), one
   round trip, no session, rows straight into msgspec Structs;
 - writes run in the session, each a single statement; a conditional change is one
   `UPDATE ... WHERE version IN (...) RETURNING`.
@@ -27,7 +27,7 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import OrderBy, StatementFilter, escape_like_value
 from sqlalchemy import ColumnElement, Integer, Select, Text, bindparam, func, select, update
 
-from app.db.fast import FastSelect
+from app.db.precompiled import PrecompiledSelect
 from app.db.repository import DomainRepository
 from app.db.soft_delete import utc_now
 from app.projects.models import Project as ProjectModel
@@ -110,15 +110,15 @@ def _count(searching: bool) -> Select[Any]:
     return statement
 
 
-_LISTINGS: dict[tuple[ProjectSort, bool], FastSelect[Project]] = {
-    (sort, searching): FastSelect(partial(_listing, sort, searching), Project)
+_LISTINGS: dict[tuple[ProjectSort, bool], PrecompiledSelect[Project]] = {
+    (sort, searching): PrecompiledSelect(partial(_listing, sort, searching), Project)
     for sort in ProjectSort
     for searching in (False, True)
 }
-_COUNT: dict[bool, FastSelect[_Total]] = {
-    searching: FastSelect(partial(_count, searching), _Total) for searching in (False, True)
+_COUNT: dict[bool, PrecompiledSelect[_Total]] = {
+    searching: PrecompiledSelect(partial(_count, searching), _Total) for searching in (False, True)
 }
-_GET = FastSelect(
+_GET = PrecompiledSelect(
     lambda: select(*_COLUMNS, ProjectModel.version).where(
         ProjectModel.id == bindparam("project_id")
     ),
@@ -126,7 +126,7 @@ _GET = FastSelect(
 )
 
 
-def listing_query(sort: ProjectSort, *, searching: bool) -> FastSelect[Project]:
+def listing_query(sort: ProjectSort, *, searching: bool) -> PrecompiledSelect[Project]:
     """The compiled-once listing statement for a sort order, with or without `q`."""
     return _LISTINGS[sort, searching]
 
@@ -147,18 +147,18 @@ class ProjectRepository(DomainRepository[ProjectModel]):
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if searching:
             params[_NAME_PATTERN] = NameContains.pattern(name_contains or "")
-        rows = await self.fast(_LISTINGS[sort, searching], **params)
+        rows = await self.run_precompiled(_LISTINGS[sort, searching], **params)
         if rows:
             total: int = rows.value(rows.records[0], "total")
         elif offset == 0:
             total = 0
         else:
             del params["limit"], params["offset"]
-            total = (await self.fast(_COUNT[searching], **params)).structs()[0].total
+            total = (await self.run_precompiled(_COUNT[searching], **params)).structs()[0].total
         return rows.structs(), total
 
     async def find(self, project_id: UUID) -> VersionedProject | None:
-        rows = await self.fast(_GET, project_id=project_id)
+        rows = await self.run_precompiled(_GET, project_id=project_id)
         if not rows:
             return None
         record = rows.records[0]

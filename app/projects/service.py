@@ -2,7 +2,7 @@
 
 `ProjectService` is always built around a `TenantScope` (see deps.py) or, for scheduled
 maintenance, `EveryRow`, so whatever a method does, it does within the caller's
-projects. Reads take the fast path (no transaction); writes run in the service's session.
+projects. Reads are precompiled (no transaction); writes run in the service's session.
 """
 
 from __future__ import annotations
