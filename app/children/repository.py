@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.children.models import ChildModel
 from app.children.schemas import Child
+from app.db.crud import struct_from_row
 from app.db.precompiled import PrecompiledSelect
 from app.db.repository import DomainRepository
 from app.db.scope import OwnerScope, ScopeError
@@ -87,9 +88,7 @@ class ChildRepository(DomainRepository[ChildModel]):
             (ChildModel.created_at == ChildModel.updated_at).label("created"),
         )
         row = (await self.session.execute(statement)).one()
-        mapping = row._mapping  # SQLAlchemy's public name-keyed view of a row
-        child = Child(**{name: mapping[name] for name in Child.__struct_fields__})
-        return child, bool(row.created)
+        return struct_from_row(row, Child), bool(row.created)
 
     async def delete_owned(self, child_id: str) -> bool:
         deleted = await self.delete_where(ChildModel.id == child_id, sanity_check=False)

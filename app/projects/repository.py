@@ -25,11 +25,10 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import OrderBy, StatementFilter, escape_like_value
-from sqlalchemy import ColumnElement, Integer, Select, Text, bindparam, func, select, update
+from sqlalchemy import Integer, Select, Text, bindparam, func, select
 
+from app.db.crud import CrudRepository
 from app.db.precompiled import PrecompiledSelect
-from app.db.repository import DomainRepository
-from app.db.soft_delete import utc_now
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
@@ -131,7 +130,7 @@ def listing_query(sort: ProjectSort, *, searching: bool) -> PrecompiledSelect[Pr
     return _LISTINGS[sort, searching]
 
 
-class ProjectRepository(DomainRepository[ProjectModel]):
+class ProjectRepository(CrudRepository[ProjectModel]):
     """Reads and writes of the scope's projects, soft delete on."""
 
     model_type = ProjectModel
@@ -188,26 +187,16 @@ class ProjectRepository(DomainRepository[ProjectModel]):
         values: Mapping[str, Any],
         *,
         expected_versions: Iterable[int] | None,
-    ) -> VersionedProject | None:
+    ) -> ProjectModel | None:
         """Apply `values` and bump the version in one statement, only if the project is
         visible and (when `expected_versions` is given) still at one of those versions.
         None when nothing matched: then nothing was written."""
-        conditions: list[ColumnElement[bool]] = [ProjectModel.id == project_id]
-        if expected_versions is not None:
-            conditions.append(ProjectModel.version.in_(list(expected_versions)))
-        statement = (
-            update(ProjectModel)
-            .where(*conditions)
-            .values(**values, version=ProjectModel.version + 1, updated_at=utc_now())
-            .returning(*_COLUMNS, ProjectModel.version)
-            .execution_options(synchronize_session=False)
+        where = (
+            [] if expected_versions is None else [ProjectModel.version.in_(list(expected_versions))]
         )
-        row = (await self.session.execute(statement)).one_or_none()
-        if row is None:
-            return None
-        fields = row._mapping  # SQLAlchemy's public name-keyed view of a row
-        project = Project(**{name: fields[name] for name in Project.__struct_fields__})
-        return VersionedProject(project, row.version)
+        return await self.update_returning(
+            project_id, {**values, "version": ProjectModel.version + 1}, where=where
+        )
 
     async def remove(self, project_id: UUID, *, expected_versions: Iterable[int] | None) -> bool:
         """Soft-delete a visible project (at one of `expected_versions`, when given)."""

@@ -9,6 +9,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from msgspec.structs import force_setattr
 
+from app.db.crud import Page
 from app.projects.models import DESCRIPTION_MAX, NAME_MAX
 from app.text import person_text
 
@@ -68,11 +69,8 @@ class VersionedProject(NamedTuple):
     version: int
 
 
-class ProjectPage(msgspec.Struct, frozen=True):
+class ProjectPage(Page[Project], frozen=True):
     items: list[Project]
-    total: Annotated[int, msgspec.Meta(description="Matching projects across all pages.")]
-    limit: int
-    offset: int
 
 
 def _description(value: str | None) -> str | None:
