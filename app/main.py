@@ -30,6 +30,7 @@ from app.logging import configure_logging
 from app.metrics import metrics_routes
 from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
+from app.scaffold import ScaffoldPlugin
 from app.users.controller import CurrentUserController
 
 __all__ = ["app", "create_app"]
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *build_jobs_plugins(settings),
             auth,
             limits,  # after redis: its shutdown flush runs before the client closes
+            ScaffoldPlugin(),  # the `litestar domain new` command
         ],
         middleware=[Gateway(auth.authenticator, limits.requests, cors)],
         exception_handlers={**exception_handlers, **unrouted_exception_handlers(cors)},

@@ -3,7 +3,7 @@
 - `Page`: a page of rows with the number of all that match (`{items, total, limit, offset}`),
   asked for with the `PageLimit` and `PageOffset` query parameters;
 - `CrudRepository`: `DomainRepository` (scope, soft delete) plus `list_page` (one statement,
-  Advanced-Alchemy's `list_and_count` with its window count), `update_returning` (one
+  Advanced-Alchemy's `get_many_and_count` with its window count), `update_returning` (one
   `UPDATE ... RETURNING` inside the scope) and `add` that answers a missing parent row
   (a foreign key violation: another parent's child, a deleted one) as `NotFoundError`,
   which the API answers 404 like any row the caller cannot see;
@@ -104,7 +104,7 @@ class CrudRepository(DomainRepository[ModelT]):
     ) -> tuple[list[ModelT], int]:
         """The rows of one page and the number of all that match, in one statement (a
         second one only for an empty page past the first, to still report the total)."""
-        rows, total = await self.list_and_count(
+        rows, total = await self.get_many_and_count(
             LimitOffset(limit=limit, offset=offset), *self.order, *filters
         )
         if not rows and offset:
