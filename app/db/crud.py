@@ -8,7 +8,7 @@
   (a foreign key violation: another parent's child, a deleted one) as `NotFoundError`,
   which the API answers 404 like any row the caller cannot see;
 - `CrudService`: the five operations of a REST resource, answering `schema` Structs:
-  `page`, `read`, `create`, `change` (fields left `UNSET` stay as they are), `remove`;
+  `page`, `read`, `create_one`, `change` (fields left `UNSET` stay as they are), `remove`;
 - `struct_from_row`: a result row (e.g. of `... RETURNING`) as a Struct, fields by name;
 - `purge_soft_deleted`: the one purge, for every soft-deletable model (the worker's cron
   passes every domain's models; app/domains.py finds them).
