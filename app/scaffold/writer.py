@@ -19,6 +19,7 @@ import re
 import string
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,10 +153,6 @@ def render(template: str, values: dict[str, str], flags: dict[str, bool]) -> str
     return text
 
 
-def _next_revision(head: str | None) -> str:
-    return f"{int(head) + 1:04d}" if head and head.isdigit() else "0001"
-
-
 def _readme_rows(spec: DomainSpec, values: dict[str, str]) -> list[str]:
     url, item = f"/v1/{values['url']}", f"/v1/{values['url']}/{{{values['name']}_id}}"
     child = ", `childId`" if spec.child_linked else ""
@@ -252,14 +249,10 @@ def _tidy(root: Path, paths: list[Path]) -> None:
 
 def write_domain(spec: DomainSpec, root: Path = ROOT) -> list[Path]:
     """Write the domain under `root` (the repository); the paths written."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     package = root / "app" / spec.package
     if package.exists():
         raise ScaffoldError(f"app/{spec.package} already exists")
-    scripts = ScriptDirectory.from_config(Config(str(root / "alembic.ini")))
-    revision = _next_revision(scripts.get_current_head())
+    revision = uuid.uuid4().hex[-12:]  # what `alembic revision` picks
     values, flags = spec.values(revision), spec.flags()
     written: list[Path] = []
     for template, target in _FILES:
