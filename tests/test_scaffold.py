@@ -65,9 +65,9 @@ def scratch(
     shutil.rmtree(root.parent, ignore_errors=True)
 
 
-def run(root: Path, *command: str, timeout: float = 180) -> str:
+def run(root: Path, *command: str, timeout: float = 180, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
-        command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
@@ -139,17 +139,13 @@ def test_the_generated_tests_pass_on_a_migrated_database(scaffolded: Path) -> No
         "tests/test_readme_reference.py",
         "tests/test_migrations.py::test_autogenerate_against_head_finds_nothing",
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
-        cwd=scaffolded,
-        env=env,
-        capture_output=True,
-        text=True,
+    output = run(
+        scaffolded,
+        *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests),
         timeout=300,
-        check=False,
+        env=env,
     )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
-    assert " passed" in result.stdout
+    assert " passed" in output
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
