@@ -84,9 +84,7 @@ class PrecompiledSelect(Generic[StructT]):
         for description in statement.column_descriptions:
             entity = description.get("entity")
             if isinstance(entity, type) and issubclass(entity, OwnedMixin) and entity not in scopes:
-                raise ScopeError(
-                    f"{entity.__name__} is owned: the precompiled read path needs its scope"
-                )
+                raise ScopeError(f"{entity.__name__} is owned: a precompiled read needs its scope")
         statement = statement.options(*visibility_options(scopes, include_deleted=include_deleted))
         result = statement.compile(dialect=dialect)
         names = tuple(result.positiontup or ())

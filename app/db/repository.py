@@ -66,7 +66,7 @@ def _base_select(model: type[Any]) -> Select[Any]:
 def _engine(session: Any) -> AsyncEngine:
     bind = session.bind
     if not isinstance(bind, AsyncEngine):
-        raise TypeError("the precompiled read path needs a session bound to an AsyncEngine")
+        raise TypeError("precompiled reads need a session bound to an AsyncEngine")
     return bind
 
 

@@ -90,7 +90,7 @@ class RowScope(abc.ABC):
 
     @abc.abstractmethod
     def parameters(self, model: type[Any]) -> dict[str, Any]:
-        """The criterion's bind values by name (what the precompiled read path sends)."""
+        """The criterion's bind values by name (what a precompiled read sends)."""
 
     @abc.abstractmethod
     def stamp(self, row: Any) -> None:
