@@ -31,7 +31,8 @@ _APP = Path(__file__).parent
 class Ownership(enum.StrEnum):
     """Who a domain's rows belong to (app/db/scope.py, app/db/tenancy.py)."""
 
-    # One signed-in user's rows (`OwnedMixin`, `OwnerScope`): a parent's children, jobs.
+    # One signed-in user's rows: a parent's children (`OwnedMixin`, `OwnerScope`), and the
+    # jobs they started (checked by owner in the jobs repository).
     PARENT = "parent"
     # A tenant's rows, or a tenant-less caller's own (`TenantOwnedMixin`, `TenantScope`).
     TENANT = "tenant"
