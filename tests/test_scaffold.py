@@ -154,3 +154,23 @@ def test_the_typescript_client_files_type_check(scaffolded: Path) -> None:
     assert "TypeScript client check passed" in output
     for package in DOMAINS:  # type-checked, not left out as pending
         assert f"pending (none of its paths documented yet): {package}.ts" not in output
+
+
+@pytest.mark.parametrize(
+    ("name", "owner", "child_linked", "problem"),
+    [
+        ("Reading_Log", "parent", False, "lowercase words"),
+        ("note", "tenant", True, "--owner parent"),
+        ("project", "tenant", False, "already exists"),
+    ],
+)
+def test_the_command_refuses_what_it_cannot_write(
+    tmp_path: Path, name: str, owner: str, child_linked: bool, problem: str
+) -> None:
+    from app.domains import Ownership
+    from app.scaffold.writer import DomainSpec, ScaffoldError, write_domain
+
+    (tmp_path / "app" / "projects").mkdir(parents=True)  # a domain that exists
+    with pytest.raises(ScaffoldError, match=problem):
+        write_domain(DomainSpec(name, Ownership(owner), child_linked), root=tmp_path)
+    assert [path.name for path in (tmp_path / "app").iterdir()] == ["projects"]

@@ -252,6 +252,9 @@ def write_domain(spec: DomainSpec, root: Path = ROOT) -> list[Path]:
     package = root / "app" / spec.package
     if package.exists():
         raise ScaffoldError(f"app/{spec.package} already exists")
+    readme = root / "README.md"
+    if "\n## API reference\n" not in readme.read_text(encoding="utf-8"):
+        raise ScaffoldError("README.md has no '## API reference' section for the new rows")
     revision = uuid.uuid4().hex[-12:]  # what `alembic revision` picks
     values, flags = spec.values(revision), spec.flags()
     written: list[Path] = []
@@ -265,6 +268,6 @@ def write_domain(spec: DomainSpec, root: Path = ROOT) -> list[Path]:
     migration = _write_migration(root, spec, values, revision)
     _tidy(root, [migration])
     written.append(migration)
-    _add_readme_rows(root / "README.md", _readme_rows(spec, values))
-    written.append(root / "README.md")
+    _add_readme_rows(readme, _readme_rows(spec, values))
+    written.append(readme)
     return written
