@@ -3,10 +3,10 @@
 The copy (the files git knows, as they are now) gets a parent-owned, child-linked,
 soft-deleted domain and a tenant one, through the real Litestar CLI. Then, there and
 unedited: ruff and ruff format pass, mypy passes, pytest migrates a database of its own
-to head and runs the generated tests, the README reference check (the rows were added)
-and `alembic check` (the migrations build what the models declare), and the TypeScript
-client gate type-checks the generated client files. Each domain's own app code stays
-within 250 lines.
+to head and runs the generated tests, the README reference check (the rows were added),
+`alembic check` (the migrations build what the models declare) and the visibility walk
+over the route table, and the TypeScript client gate type-checks the generated client
+files. Each domain's own app code stays within 250 lines.
 """
 
 from __future__ import annotations
@@ -138,6 +138,9 @@ def test_the_generated_tests_pass_on_a_migrated_database(scaffolded: Path) -> No
     tests += [
         "tests/test_readme_reference.py",
         "tests/test_migrations.py::test_autogenerate_against_head_finds_nothing",
+        # The visibility walk over the route table, the new routes included.
+        "tests/test_visibility_paths.py::test_a_deleted_row_is_gone_from_every_route",
+        "tests/test_visibility_paths.py::test_another_parents_child_is_invisible_everywhere",
     ]
     output = run(
         scaffolded,

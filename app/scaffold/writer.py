@@ -155,7 +155,7 @@ def render(template: str, values: dict[str, str], flags: dict[str, bool]) -> str
 
 def _readme_rows(spec: DomainSpec, values: dict[str, str]) -> list[str]:
     url, item = f"/v1/{values['url']}", f"/v1/{values['url']}/{{{values['name']}_id}}"
-    child = ", `childId`" if spec.child_linked else ""
+    child = ", `childId` (not one of the caller's children: `404`)" if spec.child_linked else ""
     create = '`{"child_id", "title", "notes"?}`' if spec.child_linked else '`{"title", "notes"?}`'
     if spec.child_linked:
         create += "; a child that is not the caller's is `404`"
