@@ -30,7 +30,7 @@ __all__ = ["DomainSpec", "ScaffoldError", "write_domain"]
 TEMPLATES = Path(__file__).parent / "templates"
 ROOT = Path(__file__).parents[2]
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
-_FLAG_LINE = re.compile(r"^#\?(!?\w+) ?(.*)$")
+_FLAG_LINE = re.compile(r"^#\?(\w+) ?(.*)$")
 _LEFT_OVER = re.compile(r"\$\{[A-Za-z_]+\}")
 # (template, where it goes; {package} is the domain's package name)
 _FILES = (
@@ -248,7 +248,8 @@ def _tidy(root: Path, paths: list[Path]) -> None:
 
 
 def write_domain(spec: DomainSpec, root: Path = ROOT) -> list[Path]:
-    """Write the domain under `root` (the repository); the paths written."""
+    """Write the domain under `root` (the repository this `app` package is imported from;
+    the new models module is imported to render its migration); the paths written."""
     package = root / "app" / spec.package
     if package.exists():
         raise ScaffoldError(f"app/{spec.package} already exists")
