@@ -12,10 +12,12 @@ NetworkPolicies' reachability, and PgBouncer's connection arithmetic.
 
 from __future__ import annotations
 
+import asyncio
 import configparser
 import copy
 import functools
 import itertools
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -24,12 +26,16 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import asyncpg
+import devstack
 import kubernetes_validate
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from app.config import Settings, load_database_settings, load_settings, load_worker_settings
 from tests.support.api_process import image_command
+from tests.support.pgbouncer import running_pgbouncer
 from tests.support.processes import dev_tool
 from tests.test_deploy_files import final_stage, of_kind, services
 
@@ -578,3 +584,31 @@ def test_pgbouncer_connection_arithmetic_holds(manifests: Manifests) -> None:
     servers = bouncers * per_bouncer + 1
     servers += _postgres_setting(manifests, "superuser_reserved_connections")
     assert servers <= _postgres_setting(manifests, "max_connections")
+
+
+@pytest.mark.skipif(
+    devstack.pgbouncer_binary() is None and not os.environ.get("CI"),
+    reason="pgbouncer is not installed (apt-get install pgbouncer); CI installs it",
+)
+def test_the_deployed_pgbouncer_ini_runs_on_a_real_pgbouncer() -> None:
+    """Every setting of base/pgbouncer.ini, read by a real PgBouncer (an unknown or bad one
+    stops it), pooling more clients than its pool in transaction mode."""
+    deployed = dict(pgbouncer_ini(Manifests(rendered("base")))["pgbouncer"])
+    clients = int(deployed["default_pool_size"]) * 2
+    name = str(make_url(os.environ["TEST_DIRECT_DATABASE_URL"]).database)
+
+    async def through(url: str) -> list[int]:
+        async def one(number: int) -> int:
+            connection = await asyncpg.connect(url, statement_cache_size=0)
+            try:
+                async with connection.transaction():
+                    return int(await connection.fetchval("SELECT $1::int", number))
+            finally:
+                await connection.close()
+
+        return await asyncio.gather(*(one(number) for number in range(clients)))
+
+    with running_pgbouncer(os.environ["TEST_BASE_DATABASE_URL"], settings=deployed) as bouncer:
+        url = devstack.asyncpg_dsn(devstack.with_database(bouncer.url, name))
+        assert asyncio.run(through(url)) == list(range(clients))
+        assert "unknown parameter" not in bouncer.log()
