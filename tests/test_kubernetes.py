@@ -7,7 +7,8 @@ and the newest Kubernetes the manifests are meant for. Then the project's own ru
 checked on what was rendered: image and commands as the Dockerfile and compose.yml say,
 every setting each process requires (loaded by app/config.py itself), probes on routes the
 app really has, grace periods longer than the drains, nobody running as root, the
-NetworkPolicies' reachability, and PgBouncer's connection arithmetic.
+NetworkPolicies' reachability, and PgBouncer's connection arithmetic. The deployed
+pgbouncer.ini also runs on a real PgBouncer (Debian's package; CI installs it).
 """
 
 from __future__ import annotations
