@@ -367,3 +367,30 @@ async def test_sweep_says_nothing_when_nothing_changed(
     with caplog.at_level("DEBUG", logger="app.jobs"):
         assert (await harness.sweeper.sweep()).changed == 0
     assert caplog.records == []
+
+
+async def test_sweep_leaves_a_record_a_worker_changed_after_the_sweep_read_it(
+    harness: Harness, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog makes queued records older than the sweep's settling time. The sweep
+    reads one as queued; before it acts on SAQ's answer ("queued"), a worker claims the
+    job and reports a step. The sweep must not send that record back to `queued` (the
+    worker would then stop at its next step, and the job end failed)."""
+    job_id = await harness.add_job("demo")
+    await db.execute(
+        "UPDATE jobs SET updated_at = now() - interval '30 seconds' WHERE id = $1", job_id
+    )
+    saq_answer = harness.queue.jobs
+
+    async def a_worker_claims_it_meanwhile(keys: Any) -> list[SaqJob | None]:
+        answer = await saq_answer(keys)
+        assert await harness.resources.writer.claim(job_id, 1)
+        await harness.resources.writer.report(job_id, 1, 10, "Step 1 of 10 done")
+        return answer
+
+    monkeypatch.setattr(harness.queue, "jobs", a_worker_claims_it_meanwhile)
+
+    await harness.sweeper.sweep()
+
+    row = await harness.record(db, job_id)
+    assert (row["status"], row["step"]) == ("active", 1)
