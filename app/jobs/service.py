@@ -19,7 +19,6 @@ from saq import Job as SaqJob
 from saq.job import TERMINAL_STATUSES as SAQ_TERMINAL_STATUSES
 from saq.queue import Queue
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from app.auth import Principal
@@ -93,7 +92,7 @@ class JobService:
 
     def __init__(
         self,
-        session: AsyncSession,
+        repository: JobRepository,
         queue: Queue,
         publisher: ProgressPublisher,
         *,
@@ -101,8 +100,8 @@ class JobService:
         max_open_jobs: int = 0,
     ) -> None:
         self._max_open_jobs = max_open_jobs
-        self._session = session
-        self._repository = JobRepository(session)
+        self._repository = repository
+        self._session = repository.session
         self._queue = queue
         self._publisher = publisher
         self._redis_timeout_s = redis_timeout_s

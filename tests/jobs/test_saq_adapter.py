@@ -79,7 +79,7 @@ async def _mark_active_then_finish(queue: RedisQueue) -> dict[str, object]:
         active_list = await queue.redis.lrange(queue.namespace("active"), 0, -1)  # type: ignore[misc]
         stored_active = queue.deserialize(await queue.redis.get(job.id))
         await queue.finish(dequeued, Status.COMPLETE, result=7)
-        notices = []
+        notices: list[bytes] = []
         deadline = time.monotonic() + 5
         while len(notices) < 2 and time.monotonic() < deadline:
             # None for the subscription's own confirmation, or when nothing came yet.
