@@ -7,7 +7,11 @@ still `queued`) and is offered again at the next whole second, in the order the
 caller's jobs were asked for, so other callers' jobs start meanwhile. When one of the
 caller's jobs ends in this worker, the oldest job of theirs this worker put back goes
 straight to the head of the queue: the caller's next job starts at once, not a second
-later.
+later. Jobs further back in a caller's line are offered again later, a second per
+share's worth of jobs ahead of them here (at most `MAX_DEFER_S`): they start through
+that quick start anyway, and a backlog offered back whole every second cost more than
+the jobs themselves (400 one-user demo jobs, 10 slots, share 3: 5.4 against 3.2 ms of
+worker CPU per job, `scripts/bench --jobs`).
 
 The count lives in the worker's memory, not in Redis, on purpose: the limit is per
 worker, so nothing outside the process needs it; it costs no round trip per job (take
@@ -38,7 +42,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from saq import Job as SaqJob
 
-__all__ = ["DEFER_S", "LEASE_MARGIN_S", "ActiveShares", "FairShares"]
+__all__ = ["DEFER_S", "LEASE_MARGIN_S", "MAX_DEFER_S", "ActiveShares", "FairShares"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ logger = logging.getLogger(__name__)
 # scheduler moves due jobs back once a second): about one look per second per waiting
 # job, instead of spinning on them.
 DEFER_S = 1
+# The latest a job put back is offered again (then again each time it comes back).
+MAX_DEFER_S = 10
 # Jobs put back and remembered for a quick start, per caller and in all (beyond that
 # they still come back on SAQ's schedule).
 WAITING_PER_OWNER = 1000
@@ -108,15 +114,15 @@ return 0
 """
 
 
-def _next_whole_second() -> int:
-    """When a job put back now is due.
+def _due(seconds: int) -> int:
+    """When a job put back now, to be offered again in `seconds`, is due.
 
-    Every job put back within one second gets the same score, and SAQ's scheduler hands
-    back equal scores in the order of their ids, which for our time-ordered job ids is the
-    order they were asked for: a caller's waiting jobs keep their order, however the
-    slots that put them back raced, and they all come back together at each tick.
+    Whole seconds: every job put back within one second for the same delay gets the same
+    score, and SAQ's scheduler hands back equal scores in the order of their ids, which
+    for our time-ordered job ids is the order they were asked for: a caller's waiting
+    jobs keep their order, however the slots that put them back raced.
     """
-    return math.floor(time.time()) + DEFER_S
+    return math.floor(time.time()) + seconds
 
 
 class FairShares:
@@ -146,16 +152,18 @@ class FairShares:
         return False
 
     async def _put_back(self, owner: str, job: SaqJob) -> None:
+        waiting = self._waiting.get(owner)
+        ahead = len(waiting) if waiting else 0
+        delay = min(DEFER_S * (1 + ahead // self.shares.limit), MAX_DEFER_S)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.lrem(self._active, 1, job.id)
-                pipe.zadd(self._incomplete, {job.id: _next_whole_second()})
+                pipe.zadd(self._incomplete, {job.id: _due(delay)})
                 await pipe.execute()
         except RedisError as exc:
             # Left in the active list unstarted: the queue's sweep frees it after its grace.
             logger.warning("could not put back job %s: %r", job.key, exc)
             return
-        waiting = self._waiting.get(owner)
         if waiting is None and len(self._waiting) < WAITING_OWNERS:
             waiting = self._waiting[owner] = {}
         if waiting is not None and len(waiting) < WAITING_PER_OWNER:
