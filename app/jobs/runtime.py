@@ -106,9 +106,10 @@ def resources_of(ctx: Context) -> WorkerResources:
 
 def create_worker_engine(settings: WorkerSettings) -> AsyncEngine:
     # A connection per job slot, plus the sweep's, kept: a smaller pool opened and closed
-    # an overflow connection on most steps under load. No pre-ping (it cost three round
-    # trips per step, a sixth of the worker's time under scripts/bench --jobs); as in
-    # the API, a connection found dead is dropped when used (see JobRepository.change).
+    # an overflow connection on most steps under load (5 % of the worker's samples). No
+    # pre-ping: it cost three round trips per step (11 % of the samples; py-spy on the
+    # worker under 400 demo jobs x 5 steps). As in the API, a connection found dead is
+    # dropped when used (see JobRepository.change).
     return create_async_engine(
         settings.database_url,
         pool_size=settings.worker_concurrency + 1,
