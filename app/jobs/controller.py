@@ -76,7 +76,14 @@ class JobController(Controller):
     ) -> Job:
         return await job_service.create(caller, data)
 
-    @get(["/v1/jobs", "/jobs"], summary="The caller's recent jobs, newest first")
+    @get(
+        ["/v1/jobs", "/jobs"],
+        summary="The caller's recent jobs, newest first",
+        description=(
+            "A page of `limit` jobs (1-100, default 20) from `offset`, with the `total`. "
+            "Listed jobs carry no `result`: read `GET /v1/jobs/{job_id}` for it."
+        ),
+    )
     async def list_jobs(
         self,
         caller: Caller,

@@ -22,7 +22,13 @@ from app.db.repository import DomainRepository
 from app.jobs.models import JobRecord
 from app.jobs.status import UNFINISHED, JobStatus
 
-__all__ = ["JOB_AND_PROGRESS_COLUMNS", "JOB_COLUMNS", "PROGRESS_COLUMNS", "JobRepository"]
+__all__ = [
+    "JOB_AND_PROGRESS_COLUMNS",
+    "JOB_COLUMNS",
+    "JOB_SUMMARY_COLUMNS",
+    "PROGRESS_COLUMNS",
+    "JobRepository",
+]
 
 _table = cast("Table", JobRecord.__table__)
 _t = _table.c
@@ -31,19 +37,20 @@ _t = _table.c
 # advisory locks on the database.
 _ADMISSION_LOCK_SEED = 0x6A6F6273
 
-# What a `Job` response needs, and what a progress message needs.
-JOB_COLUMNS = (
+# What a listed job (`JobSummary`) needs, what a `Job` response needs, and what a
+# progress message needs. Lists never read the result column.
+JOB_SUMMARY_COLUMNS = (
     _t.id,
     _t.kind,
     _t.status,
     _t.progress,
     _t.step,
     _t.total_steps,
-    _t.result,
     _t.error,
     _t.created_at,
     _t.updated_at,
 )
+JOB_COLUMNS = (*JOB_SUMMARY_COLUMNS, _t.result)
 PROGRESS_COLUMNS = (_t.id, _t.status, _t.progress, _t.step, _t.total_steps, _t.message)
 JOB_AND_PROGRESS_COLUMNS = (*JOB_COLUMNS, _t.message)
 
@@ -86,7 +93,7 @@ class JobRepository(DomainRepository[JobRecord]):
     ) -> tuple[Sequence[Row[Any]], int | None]:
         """Newest first, with the total in the same round trip (None when the page is empty)."""
         statement = (
-            select(*JOB_COLUMNS, func.count().over().label("total"))
+            select(*JOB_SUMMARY_COLUMNS, func.count().over().label("total"))
             .where(_t.owner_sub == owner_sub)
             .order_by(_t.created_at.desc(), _t.id.desc())
             .limit(limit)

@@ -27,7 +27,7 @@ from app.errors import ServiceUnavailableError
 from app.jobs.progress import ProgressPublisher, parse_job_id, progress_message
 from app.jobs.registry import KINDS, JobKind, kind_of
 from app.jobs.repository import JOB_AND_PROGRESS_COLUMNS, JobRepository
-from app.jobs.schemas import Job, JobPage, JobRequest
+from app.jobs.schemas import Job, JobPage, JobRequest, JobSummary
 from app.jobs.status import UNFINISHED, JobStatus
 from app.limits import check_open_jobs
 
@@ -41,23 +41,30 @@ ABORTED_MESSAGE = "Aborted by the caller"
 QUEUED_MESSAGE = "Waiting for a worker"
 
 
+def _summary_fields(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "job_id": row.id,
+        "kind": row.kind,
+        "status": JobStatus(row.status),
+        "progress": row.progress,
+        "step": row.step,
+        "total_steps": row.total_steps,
+        "error": row.error,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
 def job_from_row(row: Row[Any]) -> Job:
     result = row.result
     if result is not None:
         kind = KINDS.get(row.kind)
         result = msgspec.convert(result, kind.result_type) if kind is not None else None
-    return Job(
-        job_id=row.id,
-        kind=row.kind,
-        status=JobStatus(row.status),
-        progress=row.progress,
-        step=row.step,
-        total_steps=row.total_steps,
-        result=result,
-        error=row.error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return Job(**_summary_fields(row), result=result)
+
+
+def summary_from_row(row: Row[Any]) -> JobSummary:
+    return JobSummary(**_summary_fields(row))
 
 
 def saq_job_for(
@@ -167,7 +174,7 @@ class JobService:
         if total is None:  # past the end (or nothing at all): count separately
             total = await self._repository.count_for_owner(caller.sub, status) if offset else 0
         return JobPage(
-            items=[job_from_row(row) for row in rows], total=total, limit=limit, offset=offset
+            items=[summary_from_row(row) for row in rows], total=total, limit=limit, offset=offset
         )
 
     async def abort(self, caller: Principal, raw_job_id: str) -> Job:
