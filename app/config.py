@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "SETTINGS_STATE_KEY",
     "ConfigError",
     "DatabaseSettings",
     "Settings",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 DEFAULT_ENV_FILE = ".env"
+# Where the API keeps its `Settings` in the Litestar app's state.
+SETTINGS_STATE_KEY = "settings"
 
 
 class ConfigError(Exception):
