@@ -10,8 +10,8 @@ calls on any queue (`dequeue`, `sweep`, `finish`, `retry`):
   loop: every call has a socket timeout (`create_queue_redis`), and a blocking dequeue
   waits `DEQUEUE_TIMEOUT_S`, well inside it.
 - Fair shares: a job whose caller already holds `MAX_ACTIVE_JOBS_PER_USER` of this
-  worker's slots is not started; it goes back to the queue untouched and is offered
-  again after `DEFER_S` (`app/jobs/shares.py`). `finish` and `retry` give the share back.
+  worker's slots is not started; it goes back to the queue untouched to wait its turn
+  (`app/jobs/shares.py`). `finish` and `retry` give the share back.
 - SAQ's sweep frees any job in its active list that is not marked active yet, which
   catches a job between a worker's dequeue and its "active" write (SAQ issue #277, open
   in 0.26). Here such a job is freed only once it has stayed so for a grace period.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from typing import Any
 
@@ -36,10 +35,9 @@ from saq import Job as SaqJob
 from saq.job import Status
 from saq.queue.redis import RedisQueue
 
-from app.jobs.shares import ActiveShares
+from app.jobs.shares import FairShares
 
 __all__ = [
-    "DEFER_S",
     "DEQUEUE_TIMEOUT_S",
     "REDIS_SOCKET_TIMEOUT_S",
     "SAQ_ADAPTER_VERSION",
@@ -59,10 +57,6 @@ DEQUEUE_TIMEOUT_S = 1.0
 REDIS_SOCKET_TIMEOUT_S = 10.0
 # After a Redis error in dequeue, wait this long before the slot asks again.
 REDIS_RETRY_PAUSE_S = 1.0
-# A job over its caller's share is offered again from the next whole second on (SAQ's
-# scheduler moves due jobs back once a second): about one look per second per waiting
-# job, instead of spinning on them.
-DEFER_S = 1
 
 
 def create_queue_redis(url: str) -> Redis:
@@ -89,7 +83,17 @@ class WorkerQueue(RedisQueue):
         super().__init__(redis, name=name, **kwargs)
         self.taking_jobs = True
         # None: no share limit (the API's queue only enqueues; so do some tests).
-        self.shares = ActiveShares(max_active_per_owner) if max_active_per_owner else None
+        self.fair = (
+            FairShares(
+                redis,
+                limit=max_active_per_owner,
+                active=self.namespace("active"),
+                incomplete=self.namespace("incomplete"),
+                queued=self.namespace("queued"),
+            )
+            if max_active_per_owner
+            else None
+        )
         self._grace_s = mid_dequeue_grace_s
         self._not_active_since: dict[str, float] = {}
         self._redis_failing = False
@@ -121,44 +125,23 @@ class WorkerQueue(RedisQueue):
             # Arrived while this worker stops: back to the queue, attempts untouched.
             await self.retry(job, error=None)
             return None
-        if job is not None and not self._take_share(job):
-            await self._defer(job)
-            return None
+        if job is not None and self.fair is not None and not await self.fair.admit(job):
+            return None  # over its caller's share: put back to wait its turn
         return job
-
-    def _take_share(self, job: SaqJob) -> bool:
-        owner = (job.kwargs or {}).get("owner_sub")
-        if self.shares is None or not isinstance(owner, str):
-            return True  # cron jobs belong to nobody
-        return self.shares.take(owner, job.key, job.timeout)
-
-    async def _defer(self, job: SaqJob) -> None:
-        """Back to the queue, offered again in DEFER_S: not started, so nothing else
-        changes (attempts, status, the record)."""
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.lrem(self.namespace("active"), 1, job.id)
-                pipe.zadd(self.namespace("incomplete"), {job.id: _deferred_until()})
-                await pipe.execute()
-        except RedisError as exc:
-            # Left in the active list unstarted: the sweep below frees it after its grace.
-            logger.warning("queue %s: could not defer job %s: %r", self.name, job.key, exc)
 
     async def finish(self, job: SaqJob, status: Status, **kwargs: Any) -> None:
         try:
             await super().finish(job, status, **kwargs)
         finally:
-            self._release_share(job)
+            if self.fair is not None:
+                await self.fair.release(job)
 
     async def retry(self, job: SaqJob, error: str | None) -> None:
         try:
             await super().retry(job, error)
         finally:
-            self._release_share(job)
-
-    def _release_share(self, job: SaqJob) -> None:
-        if self.shares is not None:
-            self.shares.release(job.key)
+            if self.fair is not None:
+                await self.fair.release(job)
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         # The same lock as SAQ's: one sweep per `lock` seconds across all workers.
@@ -204,17 +187,6 @@ class WorkerQueue(RedisQueue):
             await self.retry(job, error=self.swept_error_message)
         else:
             await self.finish(job, Status.ABORTED, error=self.swept_error_message)
-
-
-def _deferred_until() -> int:
-    """The next whole second.
-
-    Every job deferred within one second gets the same score, and SAQ's scheduler hands
-    back equal scores in the order of their ids, which for our time-ordered job ids is the
-    order they were asked for: a caller's waiting jobs keep their order, however the
-    slots that deferred them raced, and they all come back together at each tick.
-    """
-    return math.floor(time.time()) + DEFER_S
 
 
 def saq_version_supported() -> bool:

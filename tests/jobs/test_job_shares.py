@@ -77,20 +77,23 @@ def test_a_flood_of_long_jobs_leaves_slots_for_another_caller(
             _abort_all(client, flooder, flood)
 
 
-def test_a_caller_alone_still_gets_its_share_and_every_job_runs(
+def test_a_caller_alone_runs_one_job_after_another_without_waiting_for_a_tick(
     stack: PrivateStack, auth: Auth
 ) -> None:
     client, headers = stack.client, auth("carol")
     with running_worker({**stack.worker_env, **FAIR_WORKER}):
-        jobs = [start_job(client, headers, steps=3, delay_ms=100)["job_id"] for _ in range(4)]
+        started = time.monotonic()
+        jobs = [start_job(client, headers, steps=1, delay_ms=0)["job_id"] for _ in range(8)]
         most_active = 0
-        deadline = time.monotonic() + 30
         while len(_jobs(client, headers, "complete")) < len(jobs):
-            assert time.monotonic() < deadline, "the caller's jobs did not all run"
+            assert time.monotonic() - started < 30, "the caller's jobs did not all run"
             most_active = max(most_active, len(_jobs(client, headers, "active")))
-            time.sleep(0.05)
+        took = time.monotonic() - started
     assert most_active == 1  # one at a time, and never failed for waiting
     assert _jobs(client, headers, "failed") == []
+    # Each next job started as the one before ended, not at the next once-a-second
+    # look at the jobs put back (which would take at least 7 s for 8 jobs).
+    assert took < 4, took
 
 
 def test_shares_count_per_caller_and_come_back() -> None:
@@ -99,9 +102,9 @@ def test_shares_count_per_caller_and_come_back() -> None:
     assert shares.take("a", "job-2", 60)
     assert not shares.take("a", "job-3", 60)
     assert shares.take("b", "job-4", 60)  # another caller is not affected
-    shares.release("job-1")
-    shares.release("job-1")  # twice, or a key never taken here: nothing happens
-    shares.release("unknown")
+    assert shares.release("job-1") == "a"
+    assert shares.release("job-1") is None  # twice, or a key never taken here: nothing
+    assert shares.release("unknown") is None
     assert shares.active("a") == 1
     assert shares.take("a", "job-3", 60)
     assert not shares.take("a", "job-5", 60)
