@@ -1,8 +1,12 @@
 """Request ids and the access line the gateway (app/gateway.py) writes per request.
 
-The access line carries method, path, status, duration, request id and the caller's
-`sub`. It never includes headers or the query string, so neither the Authorization
-header nor a WebSocket `?token=` can leak into logs.
+The access line carries method, path, status, duration, request id, the client's own
+X-Request-ID (`client_request_id`, when it sent a sane one) and the caller's `sub`. The
+request id is always the server's, unique, and the one the response's X-Request-ID
+header carries: a client cannot choose it, so it cannot make two requests share one or
+reuse an id the server gave out earlier (issue 19). The line never includes headers or
+the query string, so neither the Authorization header nor a WebSocket `?token=` can leak
+into logs.
 
 Cost: this runs on every request, so it does the least it can there. With the logging set
 up by app.logging.configure_logging, the line is queued as a Struct and encoded by the
@@ -24,7 +28,7 @@ import msgspec
 
 from app.logging import root_handler
 
-__all__ = ["AccessLine", "RequestIdHeader", "log_access", "request_id_from"]
+__all__ = ["AccessLine", "RequestIdHeader", "client_request_id", "log_access", "new_request_id"]
 
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _HEADER = b"x-request-id"
@@ -47,11 +51,19 @@ class AccessLine(msgspec.Struct, kw_only=True):
     status: int
     duration_ms: float
     request_id: str
+    client_request_id: str | None
     sub: str | None
 
 
 def log_access(
-    *, method: str, path: str, status: int, duration_ms: float, request_id: str, sub: str | None
+    *,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    request_id: str,
+    sub: str | None,
+    client_request_id: str | None = None,
 ) -> None:
     """Write the access line for one request."""
     if not access_logger.isEnabledFor(logging.INFO):
@@ -74,12 +86,14 @@ def log_access(
                 status=status,
                 duration_ms=duration_ms,
                 request_id=request_id,
+                client_request_id=client_request_id,
                 sub=sub,
             )
         )
         return
     extra = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
-    access_logger.info("request", extra={**extra, "request_id": request_id, "sub": sub})
+    ids = {"request_id": request_id, "client_request_id": client_request_id}
+    access_logger.info("request", extra={**extra, **ids, "sub": sub})
 
 
 class _RequestIds:
@@ -117,10 +131,14 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 
-def request_id_from(client_value: bytes | None) -> tuple[str, RequestIdHeader]:
-    """The client's X-Request-ID when it is a sane token, else a new one; with its header."""
-    if client_value is not None:
-        candidate = client_value.decode("latin-1")
-        if _VALID_REQUEST_ID.fullmatch(candidate):
-            return candidate, (_HEADER, client_value)
+def new_request_id() -> tuple[str, RequestIdHeader]:
+    """A new, unique request id, with its X-Request-ID response header."""
     return _request_ids.take()
+
+
+def client_request_id(client_value: bytes | None) -> str | None:
+    """The client's own X-Request-ID when it is a sane token (it is logged, never echoed)."""
+    if client_value is None:
+        return None
+    candidate = client_value.decode("latin-1")
+    return candidate if _VALID_REQUEST_ID.fullmatch(candidate) else None

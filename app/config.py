@@ -138,7 +138,9 @@ class WorkerSettings(DatabaseSettings):
     # the pool is exhausted or PostgreSQL is away instead of queueing requests for 30 s.
     db_pool_size: int = Field(20, ge=1, validation_alias=_env("DB_POOL_SIZE"))
     db_max_overflow: int = Field(0, ge=0, validation_alias=_env("DB_MAX_OVERFLOW"))
-    db_pool_timeout_s: int = Field(5, ge=1, validation_alias=_env("DB_POOL_TIMEOUT_SECONDS"))
+    # 3 s, like the statement and connect timeouts: with PostgreSQL frozen, a request
+    # queued behind a full pool answers 503 as soon as one that got a connection does.
+    db_pool_timeout_s: int = Field(3, ge=1, validation_alias=_env("DB_POOL_TIMEOUT_SECONDS"))
     db_connect_timeout_s: float = Field(
         3.0, gt=0, validation_alias=_env("DB_CONNECT_TIMEOUT_SECONDS")
     )
@@ -236,6 +238,10 @@ class Settings(WorkerSettings):
     keycloak_jwks_url: str = Field("", validation_alias=_env("KEYCLOAK_JWKS_URL"))
     # The public client the docs (and an SPA) sign in with.
     keycloak_spa_client_id: str = Field("app-spa", validation_alias=_env("KEYCLOAK_SPA_CLIENT_ID"))
+    # Clients whose tokens the API takes (the token's `azp`); empty: the SPA client only.
+    keycloak_allowed_clients: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("KEYCLOAK_ALLOWED_CLIENTS")
+    )
     tenant_claim: str = Field("tenant_id", validation_alias=_env("TENANT_CLAIM"))
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         ("http://localhost:5173",), validation_alias=_env("CORS_ORIGINS")
@@ -269,8 +275,12 @@ class Settings(WorkerSettings):
     # Signing keys are re-read from the JWKS at least this often, so a withdrawn key (and
     # every token verified with it) stops being accepted within this time.
     jwks_ttl_s: int = Field(300, ge=1, validation_alias=_env("KEYCLOAK_JWKS_TTL_SECONDS"))
-    # Job sockets one caller may hold open at once over all API processes (in Redis).
+    # Sockets one caller may hold open at once on one API process, and all callers
+    # together (below uvicorn's --limit-concurrency, so HTTP always has room).
     max_sockets_per_user: int = Field(20, ge=1, validation_alias=_env("MAX_SOCKETS_PER_USER"))
+    max_sockets_per_process: int = Field(
+        1500, ge=1, validation_alias=_env("MAX_SOCKETS_PER_PROCESS")
+    )
     # Children one parent may have; one more is a 409 (replacing one is always allowed).
     max_children_per_parent: int = Field(50, ge=1, validation_alias=_env("MAX_CHILDREN_PER_PARENT"))
 
@@ -315,6 +325,18 @@ class Settings(WorkerSettings):
         if not _CLIENT_ID.match(value):
             raise ValueError(f"is not a valid client id (got {value!r})")
         return value
+
+    @field_validator("keycloak_allowed_clients", mode="before")
+    @classmethod
+    def _allowed_clients(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            value = tuple(item.strip() for item in value.split(",") if item.strip())
+        for client in value:
+            if not isinstance(client, str) or not _CLIENT_ID.match(client):
+                raise ValueError(f"has an invalid client id {client!r}")
+        spa_client = info.data.get("keycloak_spa_client_id")
+        # Without a valid SPA client id its own error is reported.
+        return tuple(value) or ((spa_client,) if spa_client else ())
 
     @field_validator("tenant_claim")
     @classmethod

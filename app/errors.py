@@ -52,8 +52,13 @@ class ServiceUnavailableError(HTTPException):
 
 
 def _request_tag(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The request id the gateway gave this request, to find its access line."""
-    return {"request_id": request.scope.get("state", {}).get("request_id")}
+    """The request id the gateway gave this request (and the client's own, if it sent
+    one), to find its access line."""
+    state = request.scope.get("state", {})
+    tag = {"request_id": state.get("request_id")}
+    if "client_request_id" in state:
+        tag["client_request_id"] = state["client_request_id"]
+    return tag
 
 
 def error_response(

@@ -1,7 +1,8 @@
 """The request pipeline: one Litestar middleware on every route (`Litestar(middleware=
 [Gateway(...)])`, public API), plus an exception handler for requests no route took.
 
-Per request, in one pass over the headers: the request id (honoured or made), the caller
+Per request, in one pass over the headers: the request id (always the server's own; a
+client's X-Request-ID is only logged beside it, app/access_log.py), the caller
 (authenticated unless the route is public), the caller's request limit, the
 X-Request-ID response header, one access line and the request's figures for /metrics.
 CORS from Litestar's `CORSConfig`, applied here to requests with an `Origin` only
@@ -33,7 +34,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 
-from app.access_log import log_access, request_id_from
+from app.access_log import client_request_id, log_access, new_request_id
 from app.auth.authenticator import PUBLIC_OPT, Authenticator, Refusal, send_refusal
 from app.auth.principal import current_caller
 from app.cors import Cors, HeaderList
@@ -74,8 +75,12 @@ class Gateway:
             started = perf_counter()
             # One C-level pass; ASGI servers give header names in lower case.
             headers = dict(scope["headers"])
-            request_id, id_header = request_id_from(headers.get(b"x-request-id"))
-            scope["state"]["request_id"] = request_id  # for error logs (app/errors.py)
+            request_id, id_header = new_request_id()
+            client_id = client_request_id(headers.get(b"x-request-id"))
+            state = scope["state"]
+            state["request_id"] = request_id  # for error logs (app/errors.py)
+            if client_id is not None:
+                state["client_request_id"] = client_id
             is_http = scope["type"] == ScopeType.HTTP
             method: str = scope["method"] if is_http else "WS"  # type: ignore[typeddict-item]
             app = next_app
@@ -145,6 +150,7 @@ class Gateway:
                     duration_ms=int(elapsed * 100_000) / 100,
                     request_id=request_id,
                     sub=caller.sub if caller is not None else None,
+                    client_request_id=client_id,
                 )
                 http_stats.observe(method, scope["path_template"], status, elapsed)
 
@@ -180,9 +186,12 @@ def _unrouted(
     if "request_id" in state:
         return response  # raised by a route: the gateway adds its headers and line
     # No route took the request (Litestar's router refused it): no middleware ran.
-    client_id = request.headers.get("x-request-id")
-    request_id, _ = request_id_from(client_id.encode("latin-1") if client_id else None)
+    sent = request.headers.get("x-request-id")
+    client_id = client_request_id(sent.encode("latin-1") if sent is not None else None)
+    request_id, _ = new_request_id()
     state["request_id"] = request_id
+    if client_id is not None:
+        state["client_request_id"] = client_id
     response.headers["X-Request-ID"] = request_id
     origin = request.headers.get("origin")
     if origin is not None and cors is not None:
@@ -196,6 +205,7 @@ def _unrouted(
         duration_ms=0.0,  # routing only; nothing before this point is timed
         request_id=request_id,
         sub=None,
+        client_request_id=client_id,
     )
     # Any method a client makes up reaches here: keep the label set bounded.
     label = method if method in _KNOWN_METHODS else "other"

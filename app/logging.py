@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from typing import IO, Any
+from urllib.parse import quote, unquote
 
 import msgspec
 
@@ -55,12 +56,38 @@ def _keep_scheme(match: re.Match[str]) -> str:
     return f"{match[1]} {REDACTED}"
 
 
+# A run of URL characters holding a percent-escape: `?to%6Ben=%65%79%4A…` is a token too.
+_ENCODED_RUN = re.compile(r"[^\s\"'<>\\]*%[0-9A-Fa-f]{2}[^\s\"'<>\\]*")
+# Kept as they are when a run is written back: what URLs show unescaped, and the brackets
+# of `[redacted]`. Everything else (quotes, backslashes, controls) stays escaped.
+_URL_SAFE = "/?&=:;,+@!$'()*[]"
+
+
+def _redact_encoded(match: re.Match[str]) -> str:
+    run = match[0]
+    decoded = run
+    for _ in range(3):  # escapes of escapes: %2565 is %65 is e
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    cleaned = _redact_plain(decoded)
+    return run if cleaned == decoded else quote(cleaned, safe=_URL_SAFE)
+
+
 def redact_secrets(text: str) -> str:
-    """`text` with every credential-looking value replaced by `[redacted]`.
+    """`text` with every credential-looking value replaced by `[redacted]`, also where
+    the name or the value is percent-encoded.
 
     Replacements are functions, not `\\1` templates: `re` compiles a template on first
     use (an import), and lines logged while the interpreter shuts down can import nothing.
     """
+    if "%" in text:
+        text = _ENCODED_RUN.sub(_redact_encoded, text)
+    return _redact_plain(text)
+
+
+def _redact_plain(text: str) -> str:
     text = _SECRET_PARAMETER.sub(_keep_name, text)
     text = _AUTHORIZATION_VALUE.sub(_keep_scheme, text)
     return _JWT.sub(REDACTED, text)

@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             build_sqlalchemy_plugin(settings),
             redis,
-            RealtimePlugin(settings, redis.client),
+            RealtimePlugin(settings),
             *build_jobs_plugins(settings),
             auth,
             limits,  # after redis: its shutdown flush runs before the client closes

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Final
@@ -37,16 +36,12 @@ GRACE_SECONDS: Final = 10
 _DRAIN_TIMEOUT_S: Final = 2.0
 
 
-def drain_on_sigterm(drain: Callable[[], Awaitable[None]]) -> bool:
-    """Run `drain` first when uvicorn gets SIGTERM, then stop uvicorn; True if installed.
+def drain_on_sigterm(server: Server, drain: Callable[[], Awaitable[None]]) -> None:
+    """Run `drain` first when `server` gets SIGTERM, then stop it.
 
-    Call from a startup hook (on the event loop, in the main thread).
+    Call from a startup hook (on the event loop, in the main thread), with the server from
+    app/server.py's `running_server()`.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    if not isinstance(server, Server):
-        return False
     if server.config.timeout_graceful_shutdown is None:
         server.config.timeout_graceful_shutdown = GRACE_SECONDS
     loop = asyncio.get_running_loop()
@@ -72,4 +67,3 @@ def drain_on_sigterm(drain: Callable[[], Awaitable[None]]) -> bool:
         loop.call_soon_threadsafe(begin)
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    return True

@@ -5,9 +5,16 @@
 - Refused with 400 naming the field: control characters (a description may keep newline
   and tab), bidirectional controls (which can make a name display as something else),
   zero-width and other invisible formatting characters (Unicode category Cf), and
-  unpaired surrogates (not text; PostgreSQL cannot store them).
+  unpaired surrogates (not text; PostgreSQL cannot store them), the line and paragraph
+  separators U+2028/U+2029 (invisible line breaks), and more than
+  `MAX_COMBINING_MARKS` combining marks in a row on one character ("Zalgo" text that
+  spills over the lines around it).
+- A one-line text (a name, an interest) needs at least one visible character: one made
+  only of characters that render blank (U+3164 HANGUL FILLER, U+115F/U+1160, U+FFA0,
+  U+2800 BRAILLE PATTERN BLANK, spaces, lone combining marks) is refused.
 - An avatar is null, a built-in picture name, or an https:// URL; nothing that a browser
-  would run (`javascript:`) or fetch insecurely.
+  would run (`javascript:`) or fetch insecurely, and no character that could end an HTML
+  attribute or tag a client pastes it into (quotes, `<`, `>`, backslash, backtick, spaces).
 
 Schemas call these from `__post_init__`; msgspec turns the ValueError into a validation
 error, and app/errors.py names the field from the message.
@@ -22,6 +29,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "AVATAR_NAME_PATTERN",
     "AVATAR_URL_MAX_LENGTH",
+    "MAX_COMBINING_MARKS",
     "TextError",
     "avatar",
     "person_text",
@@ -34,6 +42,14 @@ AVATAR_URL_MAX_LENGTH = 2048
 # Printable ASCII after the scheme: a URL with spaces or raw non-ASCII is not one to
 # hand a browser as is.
 _AVATAR_URL = re.compile(r"^https://[!-~]+$")
+# Would end an attribute or a tag wherever a client puts the URL unescaped.
+_AVATAR_UNSAFE = re.compile(r"[\s\"'<>\\`]")
+MAX_COMBINING_MARKS = 4
+# Letters and symbols that render as nothing at all.
+_BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
+_COMBINING = frozenset({"Mn", "Me"})
+_INVISIBLE_CATEGORIES = frozenset({"Mn", "Me", "Zs", "Zl", "Zp", "Cc", "Cf"})
 
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ASCII_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -52,6 +68,8 @@ class TextError(ValueError):
 
 def _describe(char: str) -> str:
     code = f"U+{ord(char):04X}"
+    if char in _LINE_SEPARATORS:
+        return f"must not contain line or paragraph separators ({code})"
     if char in _BIDI_CONTROLS:
         return f"must not contain bidirectional control characters ({code})"
     category = unicodedata.category(char)
@@ -73,19 +91,48 @@ def _refused(value: str, *, multiline: bool) -> str | None:
     for char in value:
         # Cc: C0/C1 controls; Cf: format characters (bidi controls, zero-width space and
         # joiners, word joiner, BOM, soft hyphen, tag characters); Cs: lone surrogates.
-        if ord(char) >= 0x80 and unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+        if ord(char) >= 0x80 and (
+            unicodedata.category(char) in ("Cc", "Cf", "Cs") or char in _LINE_SEPARATORS
+        ):
             return char
     return None
+
+
+def _too_many_marks(value: str) -> bool:
+    """Whether more than MAX_COMBINING_MARKS combining marks follow one another."""
+    run = 0
+    for char in value:
+        if ord(char) >= 0x300 and unicodedata.category(char) in _COMBINING:
+            run += 1
+            if run > MAX_COMBINING_MARKS:
+                return True
+        else:
+            run = 0
+    return False
+
+
+def _visible(char: str) -> bool:
+    if char.isascii():
+        return not char.isspace() and char.isprintable()
+    return char not in _BLANK_FILLERS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
 
 
 def person_text(value: str, field: str, *, multiline: bool = False) -> str:
     """`value` in NFC, or TextError naming `field` when it holds a refused character.
 
-    `multiline` (descriptions) lets newline and tab through.
+    `multiline` (descriptions) lets newline and tab through, and may be blank.
     """
     bad = _refused(value, multiline=multiline)
     if bad is not None:
         raise TextError(field, _describe(bad))
+    if not value.isascii():
+        if _too_many_marks(value):
+            raise TextError(
+                field, f"at most {MAX_COMBINING_MARKS} combining marks may follow one character"
+            )
+        # Blank or empty one-line text is left to the field's own length rule.
+        if not multiline and value.strip() and not any(_visible(char) for char in value):
+            raise TextError(field, "must contain at least one visible character")
     if value.isascii() or unicodedata.is_normalized("NFC", value):
         return value
     return unicodedata.normalize("NFC", value)
@@ -103,6 +150,8 @@ def avatar(value: str | None, field: str = "avatar") -> str | None:
         return value
     if len(value) > AVATAR_URL_MAX_LENGTH:
         raise TextError(field, f"a URL may have at most {AVATAR_URL_MAX_LENGTH} characters")
+    if value.startswith("https://") and (_AVATAR_UNSAFE.search(value) or not value.isprintable()):
+        raise TextError(field, "a URL must not contain quotes, <, >, \\, ` or spaces")
     if _AVATAR_URL.match(value):
         parts = urlsplit(value)
         # No credentials: "https://trusted.example@elsewhere.example/" points elsewhere.

@@ -170,7 +170,7 @@ def _banner(
         user_lines.append(f"    {user['username']:<{width}}  roles: {roles}; {tenant}")
     where_pg = "embedded" if services.postgres_embedded else "from DATABASE_URL"
     where_redis = "embedded" if services.redis_embedded else "from REDIS_URL"
-    token_cmd = f"curl -s {issuer.base_url}/dev/token/alice"
+    token_cmd = f"curl -s -H 'X-Dev-Issuer: 1' {issuer.base_url}/dev/token/alice"
     return "\n".join(
         [
             "",

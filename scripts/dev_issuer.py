@@ -22,29 +22,41 @@ Keycloak-shaped endpoints (``{issuer}`` = ``{base_url}/realms/{realm}``):
   (``app-spa``, or ``--client-id``): authorization code flow with PKCE ``S256``, which is
   required. Shows a login form (a dev user's password is its username) and redirects to
   ``redirect_uri?code=...&state=...``. ``redirect_uri`` must match a ``--redirect-uri``
-  pattern (Keycloak's rule: exact, or a prefix ending in ``*``). A signed-in browser keeps
-  an SSO cookie, so a second sign-in skips the form until logout (``prompt=login`` forces
-  it, ``prompt=none`` never shows it).
+  pattern (Keycloak's rule: exact, or a prefix ending in ``*``) once normalised (``.``
+  and ``..`` segments resolved, percent-encoding decoded: ``/docs/../v1/me`` is not under
+  ``/docs/*``). The form carries a CSRF token bound to a cookie, and may not be framed
+  (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``). A signed-in browser keeps an
+  SSO cookie (a random value of its own, never a claim of any token), so a second sign-in
+  skips the form until logout (``prompt=login`` forces it, ``prompt=none`` never shows
+  it).
 - ``POST {issuer}/protocol/openid-connect/token`` - grants ``authorization_code`` (with
-  ``code_verifier``; a code works once, for 60 s), ``refresh_token`` and, for curl,
-  ``password`` (``grant_type=password&username=alice&password=alice&client_id=app-spa``;
-  a wrong password is ``401 invalid_grant``).
-- ``GET|POST {issuer}/protocol/openid-connect/logout`` - ends the SSO session
-  (``id_token_hint``, ``post_logout_redirect_uri``, ``state``; or a POSTed
-  ``refresh_token``), then redirects or shows a page.
+  ``code_verifier``; a code works once, for 60 s), ``refresh_token`` (single use: each
+  answer carries a new refresh token and the one sent is dead, as Keycloak's "revoke
+  refresh token") and, for curl, ``password``
+  (``grant_type=password&username=alice&password=alice&client_id=app-spa``; a wrong
+  password is ``401 invalid_grant``).
+- ``GET|POST {issuer}/protocol/openid-connect/logout`` - ends the SSO session. A GET does
+  so only when its ``id_token_hint`` names the session of the browser's SSO cookie;
+  otherwise it shows a confirmation form (POST, with a CSRF token). A POSTed
+  ``refresh_token`` (an SPA's back-channel logout) ends that token's session.
+  ``post_logout_redirect_uri`` and ``state`` as in Keycloak.
 - ``GET  {issuer}/protocol/openid-connect/userinfo`` - the signed-in user's claims.
 
 Dev users: alice (realm roles user+admin, tenant acme), bob (user, acme),
 carol (user, globex), dave (user, no tenant claim).
 
 Conveniences for development and tests, under ``{base_url}/dev/`` (always on - this
-program exists only for development):
+program exists only for development). Every one but ``GET /dev`` needs the header
+``X-Dev-Issuer: 1`` and a loopback ``Host``: a web page on another origin cannot send that
+header without a CORS preflight, which ``/dev/*`` never grants (no
+``Access-Control-Allow-Origin`` there), so no page a developer visits can mint, rotate
+or withdraw anything (``curl -H 'X-Dev-Issuer: 1' ...``):
 
 - ``GET  /dev`` - this help as plain text.
 - ``GET  /dev/users`` - the dev users and their roles/tenant as JSON.
 - ``GET  /dev/token/{username}?ttl=SECONDS`` - a dev user's access token as plain text,
-  e.g. ``TOKEN=$(curl -s http://127.0.0.1:8081/dev/token/alice)``. A negative ttl gives
-  an already expired token.
+  e.g. ``TOKEN=$(curl -s -H 'X-Dev-Issuer: 1' http://127.0.0.1:8081/dev/token/alice)``.
+  A negative ttl gives an already expired token.
 - ``POST /dev/mint`` - JSON ``{"username": "alice", "claims": {...}, "headers": {...},
   "ttl": 300, "alg": "RS256"}``, every field optional. ``claims``/``headers`` override the
   usual ones and a ``null`` value removes that claim/header field. ``username`` may also
@@ -84,7 +96,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -96,6 +108,15 @@ DEFAULT_TTL_SECONDS = 3600
 CODE_TTL_SECONDS = 60
 SESSION_TTL_SECONDS = 36_000
 SSO_COOKIE = "DEV_ISSUER_SESSION"
+CSRF_COOKIE = "DEV_ISSUER_CSRF"
+CSRF_FIELD = "csrf_token"
+# /dev/* answers only requests that carry this header (see the module docstring).
+DEV_HEADER = "X-Dev-Issuer"
+# /dev/* answers only to these Host names (besides the one it advertises): a page that
+# rebinds its own DNS name to 127.0.0.1 is same-origin, but its Host is its own name.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+# The login form and the other pages may not be framed (clickjacking).
+NO_FRAMING = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 DEFAULT_REDIRECT_URIS = ("http://localhost:5173/*",)
 # RFC 7636: a verifier is 43-128 unreserved characters; an S256 challenge is 43 base64url.
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -282,14 +303,41 @@ def pkce_s256(verifier: str) -> str:
     return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
+def normalised_uri(uri: str) -> str | None:
+    """`uri` as a browser resolves it: scheme and host lower-cased, percent-encoding of
+    the path decoded and its `.`/`..` segments resolved (RFC 3986 5.2.4); None for what
+    no redirect should be (a fragment, a backslash, spaces or control characters)."""
+    if not uri or any(char in uri for char in "#\\") or not uri.isprintable() or " " in uri:
+        return None
+    parts = urlsplit(uri)
+    path = unquote(parts.path)
+    if "\\" in path or not path.isprintable():
+        return None
+    resolved: list[str] = []
+    for segment in path.split("/")[1:] if path.startswith("/") else path.split("/"):
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment != ".":
+            resolved.append(segment)
+    if path.endswith(("/.", "/..")):
+        resolved.append("")
+    clean_path = "/" + "/".join(resolved) if parts.netloc or path.startswith("/") else path
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), clean_path, parts.query, ""))
+
+
 def redirect_allowed(uri: str, patterns: tuple[str, ...]) -> bool:
-    """Keycloak's matching: a pattern is an exact URI or a prefix ending in `*`."""
-    if not uri or "#" in uri:
+    """Keycloak's matching: a pattern is an exact URI or a prefix ending in `*`, compared
+    with `uri` normalised, so `/docs/../v1/me` does not pass for `/docs/*`."""
+    normal = normalised_uri(uri)
+    if normal is None:
         return False
-    return any(
-        uri.startswith(pattern[:-1]) if pattern.endswith("*") else uri == pattern
-        for pattern in patterns
-    )
+    for pattern in patterns:
+        wildcard = pattern.endswith("*")
+        wanted = normalised_uri(pattern[:-1] if wildcard else pattern)
+        if wanted is not None and (normal.startswith(wanted) if wildcard else normal == wanted):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -345,6 +393,11 @@ class Issuer:
         self.codes: dict[str, AuthCode] = {}
         self.refresh_grants: dict[str, RefreshGrant] = {}
         self.sessions: dict[str, SsoSession] = {}
+        # SSO cookie value -> session id: the cookie is a secret of its own, so a token
+        # (whose `sid` names the session) never doubles as a browser's sign-in.
+        self.cookies: dict[str, str] = {}
+        # Keys the CSRF token of a form from the browser's CSRF cookie.
+        self.csrf_key = secrets.token_bytes(32)
         self.token_ttl = DEFAULT_TTL_SECONDS
 
     @property
@@ -398,12 +451,29 @@ class Issuer:
         }
 
     # --- browser sign-in: sessions, codes, refresh tokens -----------------------------
-    def start_session(self, username: str) -> str:
+    def start_session(self, username: str) -> tuple[str, str]:
+        """A new SSO session: its id (the tokens' `sid`) and the browser's cookie value."""
         session_id = str(uuid.uuid4())
+        cookie = secrets.token_urlsafe(32)
         now = time.time()
         with self.lock:
             self.sessions[session_id] = SsoSession(username, int(now), now + SESSION_TTL_SECONDS)
-        return session_id
+            self.cookies[cookie] = session_id
+        return session_id, cookie
+
+    def session_of_cookie(self, cookie: str | None) -> str | None:
+        """The live session an SSO cookie belongs to, if any."""
+        with self.lock:
+            session_id = self.cookies.get(cookie or "")
+        return session_id if self.live_session(session_id) is not None else None
+
+    def csrf_token(self, cookie: str) -> str:
+        return hmac.new(self.csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_valid(self, cookie: str | None, token: str | None) -> bool:
+        if not cookie or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(cookie), token)
 
     def live_session(self, session_id: str | None) -> SsoSession | None:
         if not session_id:
@@ -418,6 +488,9 @@ class Issuer:
     def end_session(self, session_id: str) -> None:
         with self.lock:
             self.sessions.pop(session_id, None)
+            for cookie, owner in list(self.cookies.items()):
+                if owner == session_id:
+                    del self.cookies[cookie]
             for token, grant in list(self.refresh_grants.items()):
                 if grant.session_id == session_id:
                     del self.refresh_grants[token]
@@ -463,7 +536,8 @@ class Issuer:
 
     def refresh(self, form: dict[str, str]) -> dict[str, Any]:
         with self.lock:
-            grant = self.refresh_grants.get(form.get("refresh_token", ""))
+            # Single use (rotation): taken out on any attempt; the answer carries the next.
+            grant = self.refresh_grants.pop(form.get("refresh_token", ""), None)
         if grant is None or grant.expires_at < time.time():
             raise OAuthError("invalid_grant", "Invalid refresh token")
         if form.get("client_id") != grant.client_id:
@@ -653,6 +727,13 @@ def _with_params(uri: str, params: dict[str, str], mode: str = "query") -> str:
     return f"{uri}{'&' if '?' in uri else '?'}{encoded}"
 
 
+def _hidden_inputs(fields: dict[str, str]) -> str:
+    return "".join(
+        f"<input type='hidden' name='{html.escape(name)}' value='{html.escape(value)}'>"
+        for name, value in fields.items()
+    )
+
+
 def _apply_overrides(target: dict[str, Any], overrides: dict[str, Any]) -> None:
     for name, value in overrides.items():
         if value is None:
@@ -669,8 +750,32 @@ class IssuerHandler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The method and path only: query strings carry credentials here (the logout's
         # `id_token_hint`, a redirect's `code`), and no log line may hold one.
+        if not self.command or not hasattr(self, "path"):
+            # A request line that did not parse: nothing of it is trustworthy to log.
+            self.log_message('"<malformed request line>" %s', str(code))
+            return
         path = urlsplit(self.path).path
         self.log_message('"%s %s" %s', self.command, path, str(code))
+
+    def log_error(self, format: str, *args: Any) -> None:
+        # The standard message quotes the raw request line (and a token in it); the status
+        # line that log_request writes says enough.
+        pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A short JSON answer that quotes nothing the client sent, then close."""
+        self.close_connection = True
+        # An unparsable version leaves "HTTP/0.9", which would send the body bare.
+        self.request_version = self.protocol_version
+        status = HTTPStatus(code)
+        body = json.dumps({"error": status.phrase}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
@@ -683,8 +788,11 @@ class IssuerHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
-        # A browser SPA on another port may call the token endpoint directly.
-        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if self._cross_origin_allowed and not content_type.startswith("text/html"):
+            # A browser SPA on another port may call the token endpoint directly; never
+            # /dev/* (anyone could mint) nor a page (its CSRF token would be readable).
+            self.send_header("Access-Control-Allow-Origin", "*")
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -717,8 +825,28 @@ class IssuerHandler(BaseHTTPRequestHandler):
     def _issuer_path(self) -> str:
         return f"/realms/{self.server.issuer.realm}"
 
+    @property
+    def _cross_origin_allowed(self) -> bool:
+        """The OIDC endpoints (Keycloak answers CORS there too); not /dev/*."""
+        return urlsplit(self.path).path.startswith(f"{self._issuer_path}/")
+
+    def _dev_request_refused(self) -> str | None:
+        """Why a /dev/* request is refused: the page that sent it may be on another origin."""
+        if self.headers.get(DEV_HEADER) != "1":
+            return f"send the header {DEV_HEADER}: 1 (a page on another origin cannot)"
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        advertised = urlsplit(self.server.issuer.base_url).hostname or ""
+        if host not in LOOPBACK_HOSTS and host != advertised and host != f"[{advertised}]":
+            return "the Host header must name this machine (127.0.0.1 or localhost)"
+        return None
+
     # --- routing --------------------------------------------------------------------
     def do_OPTIONS(self) -> None:
+        if not self._cross_origin_allowed:
+            # No preflight is ever granted outside the OIDC endpoints: a page on another
+            # origin can then send /dev/* neither its header nor a JSON body.
+            self._json(HTTPStatus.FORBIDDEN, {"error": "no cross-origin requests here"})
+            return
         self._send(
             HTTPStatus.NO_CONTENT,
             b"",
@@ -753,7 +881,9 @@ class IssuerHandler(BaseHTTPRequestHandler):
             ("POST", f"{base}/protocol/openid-connect/token"): self._token,
             ("GET", f"{base}/protocol/openid-connect/auth"): lambda: self._authorize(query),
             ("POST", f"{base}/protocol/openid-connect/auth"): self._login,
-            ("GET", f"{base}/protocol/openid-connect/logout"): lambda: self._logout(query),
+            ("GET", f"{base}/protocol/openid-connect/logout"): lambda: self._logout(
+                {name: values[0] for name, values in query.items()}
+            ),
             ("POST", f"{base}/protocol/openid-connect/logout"): self._logout_post,
             ("GET", f"{base}/protocol/openid-connect/userinfo"): self._userinfo,
             ("POST", f"{base}/protocol/openid-connect/userinfo"): self._userinfo,
@@ -767,8 +897,13 @@ class IssuerHandler(BaseHTTPRequestHandler):
             ("GET", "/dev/stats"): self._stats,
         }
         try:
+            refused = self._dev_request_refused() if path.startswith("/dev/") else None
             handler = routes.get((method, path))
-            if handler is not None:
+            if refused is not None:
+                self._json(
+                    HTTPStatus.FORBIDDEN, {"error": "forbidden", "error_description": refused}
+                )
+            elif handler is not None:
                 handler()
             elif method == "GET" and path.startswith("/dev/token/"):
                 self._dev_token(path.removeprefix("/dev/token/"), query)
@@ -854,24 +989,54 @@ class IssuerHandler(BaseHTTPRequestHandler):
             f"<title>{html.escape(title)}</title><style>{_LOGIN_CSS}</style></head>"
             f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
         )
-        self._send(status, page.encode(), "text/html; charset=utf-8", extra)
+        self._send(
+            status, page.encode(), "text/html; charset=utf-8", {**NO_FRAMING, **(extra or {})}
+        )
 
     def _redirect(self, location: str, extra: dict[str, str] | None = None) -> None:
         self._send(HTTPStatus.FOUND, b"", "text/plain", {"Location": location, **(extra or {})})
 
-    def _sso_session_id(self) -> str | None:
+    def _cookie(self, wanted: str) -> str | None:
         for part in (self.headers.get("Cookie") or "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == SSO_COOKIE:
+            if name == wanted:
                 return value
         return None
 
-    def _sso_cookie(self, session_id: str, max_age: int | None = None) -> dict[str, str]:
+    def _sso_session_id(self) -> str | None:
+        """The session of the browser's SSO cookie, when it is a live one."""
+        return self.server.issuer.session_of_cookie(self._cookie(SSO_COOKIE))
+
+    def _sso_cookie(self, value: str, max_age: int | None = None) -> dict[str, str]:
         age = "" if max_age is None else f"; Max-Age={max_age}"
         path = f"{self._issuer_path}/"
-        return {
-            "Set-Cookie": f"{SSO_COOKIE}={session_id}; Path={path}; HttpOnly; SameSite=Lax{age}"
-        }
+        return {"Set-Cookie": f"{SSO_COOKIE}={value}; Path={path}; HttpOnly; SameSite=Lax{age}"}
+
+    def _csrf(self) -> tuple[str, dict[str, str]]:
+        """The CSRF token for a form this browser gets, and the cookie it is bound to (a
+        Set-Cookie header when the browser has none yet)."""
+        cookie = self._cookie(CSRF_COOKIE)
+        headers: dict[str, str] = {}
+        if not cookie or not re.fullmatch(r"[A-Za-z0-9_-]{43}", cookie):
+            cookie = secrets.token_urlsafe(32)
+            path = f"{self._issuer_path}/"
+            # Strict: sent only with requests from the issuer's own pages.
+            headers["Set-Cookie"] = (
+                f"{CSRF_COOKIE}={cookie}; Path={path}; HttpOnly; SameSite=Strict"
+            )
+        return self.server.issuer.csrf_token(cookie), headers
+
+    def _csrf_checked(self, form: dict[str, str]) -> bool:
+        """Whether a POSTed form came from a page the issuer served this browser; if not,
+        the refusal has been sent."""
+        if self.server.issuer.csrf_valid(self._cookie(CSRF_COOKIE), form.get(CSRF_FIELD)):
+            return True
+        self._html(
+            HTTPStatus.FORBIDDEN,
+            "We are sorry...",
+            "<p>Invalid or missing CSRF token: sign in from the issuer's own page.</p>",
+        )
+        return False
 
     def _checked_request(self, params: dict[str, str]) -> dict[str, str] | None:
         """The authorization request when it may go on; else the answer was sent."""
@@ -911,7 +1076,9 @@ class IssuerHandler(BaseHTTPRequestHandler):
             return None
         return params
 
-    def _finish_sign_in(self, params: dict[str, str], session_id: str) -> None:
+    def _finish_sign_in(
+        self, params: dict[str, str], session_id: str, cookie: str | None = None
+    ) -> None:
         issuer = self.server.issuer
         code = issuer.issue_code(
             session_id, params["redirect_uri"], params["code_challenge"], params.get("nonce")
@@ -923,7 +1090,8 @@ class IssuerHandler(BaseHTTPRequestHandler):
         location = _with_params(
             params["redirect_uri"], answer, params.get("response_mode") or "query"
         )
-        self._redirect(location, self._sso_cookie(session_id))
+        # A new session sets its cookie; one already signed in keeps the cookie it has.
+        self._redirect(location, self._sso_cookie(cookie) if cookie else None)
 
     def _authorize(self, query: dict[str, list[str]]) -> None:
         params = self._checked_request({name: values[0] for name, values in query.items()})
@@ -931,8 +1099,7 @@ class IssuerHandler(BaseHTTPRequestHandler):
             return
         session_id = self._sso_session_id()
         prompt = params.get("prompt", "")
-        if self.server.issuer.live_session(session_id) is not None and prompt != "login":
-            assert session_id is not None
+        if session_id is not None and prompt != "login":
             self._finish_sign_in(params, session_id)
         elif prompt == "none":
             answer = {"error": "login_required", "error_description": "Not signed in"}
@@ -944,11 +1111,12 @@ class IssuerHandler(BaseHTTPRequestHandler):
             self._login_form(params, HTTPStatus.OK, "")
 
     def _login_form(self, params: dict[str, str], status: int, error: str) -> None:
-        hidden = "".join(
-            f"<input type='hidden' name='{html.escape(name)}' value='{html.escape(value)}'>"
-            for name, value in params.items()
-            if name not in {"username", "password"}
-        )
+        csrf, cookie = self._csrf()
+        fields = {
+            **{k: v for k, v in params.items() if k not in {"username", "password", CSRF_FIELD}},
+            CSRF_FIELD: csrf,
+        }
+        hidden = _hidden_inputs(fields)
         users = ", ".join(html.escape(name) for name in self.server.issuer.users)
         message = f"<p id='input-error' role='alert'>{html.escape(error)}</p>" if error else ""
         body = (
@@ -962,11 +1130,12 @@ class IssuerHandler(BaseHTTPRequestHandler):
             "<button id='kc-login' type='submit'>Sign In</button></form>"
             f"<p class='hint'>Development users: {users}. The password is the user name.</p>"
         )
-        self._html(status, f"Sign in to {self.server.issuer.realm} (development)", body)
+        self._html(status, f"Sign in to {self.server.issuer.realm} (development)", body, cookie)
 
     def _login(self) -> None:
-        params = self._checked_request(self._form())
-        if params is None:
+        form = self._form()
+        params = self._checked_request(form)
+        if params is None or not self._csrf_checked(form):
             return
         issuer = self.server.issuer
         username = params.get("username", "")
@@ -974,11 +1143,14 @@ class IssuerHandler(BaseHTTPRequestHandler):
         if user is None or not hmac.compare_digest(params.get("password", ""), username):
             self._login_form(params, HTTPStatus.OK, "Invalid username or password.")
             return
-        self._finish_sign_in(params, issuer.start_session(username))
+        session_id, cookie = issuer.start_session(username)
+        self._finish_sign_in(params, session_id, cookie)
 
-    def _logout(self, query: dict[str, list[str]]) -> None:
+    def _logout(self, params: dict[str, str], *, confirmed: bool = False) -> None:
+        """End the browser's SSO session: at once when `confirmed` (a POSTed form whose CSRF
+        token was checked) or when the `id_token_hint` names that very session; otherwise
+        ask first, so a link or image on another site cannot sign a developer out."""
         issuer = self.server.issuer
-        params = {name: values[0] for name, values in query.items()}
         hint = (
             issuer.verified_claims(params["id_token_hint"]) if params.get("id_token_hint") else None
         )
@@ -1001,9 +1173,12 @@ class IssuerHandler(BaseHTTPRequestHandler):
                     "<p>Invalid redirect uri</p>",
                 )
                 return
-        for session_id in {self._sso_session_id(), (hint or {}).get("sid")}:
-            if session_id:
-                issuer.end_session(session_id)
+        session_id = self._sso_session_id()
+        if session_id is not None and not confirmed and (hint or {}).get("sid") != session_id:
+            self._logout_confirmation(params)
+            return
+        if session_id is not None:
+            issuer.end_session(session_id)
         clear = self._sso_cookie("", max_age=0)
         if redirect:
             state = {"state": params["state"]} if params.get("state") else {}
@@ -1011,10 +1186,24 @@ class IssuerHandler(BaseHTTPRequestHandler):
         else:
             self._html(HTTPStatus.OK, "You are logged out", "", clear)
 
+    def _logout_confirmation(self, params: dict[str, str]) -> None:
+        csrf, cookie = self._csrf()
+        kept = ("post_logout_redirect_uri", "state", "client_id", "id_token_hint")
+        fields = {name: params[name] for name in kept if params.get(name)}
+        body = (
+            f"<form id='kc-logout' method='post' "
+            f"action='{self._issuer_path}/protocol/openid-connect/logout'>"
+            f"{_hidden_inputs({**fields, CSRF_FIELD: csrf})}"
+            "<p>Do you want to log out?</p>"
+            "<button id='kc-logout-button' type='submit'>Logout</button></form>"
+        )
+        self._html(HTTPStatus.OK, "Logging out", body, cookie)
+
     def _logout_post(self) -> None:
         form = self._form()
         if "refresh_token" not in form:
-            self._logout({name: [value] for name, value in form.items()})
+            if self._csrf_checked(form):
+                self._logout(form, confirmed=True)
             return
         # An SPA's back-channel logout: the refresh token names the session to end.
         issuer = self.server.issuer

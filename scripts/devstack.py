@@ -433,6 +433,11 @@ def _stop_leftover_redis(pid_file: Path) -> None:
 # --- dev token issuer -----------------------------------------------------------------
 
 
+# The dev issuer answers /dev/* only with this header (a page on another origin cannot
+# send it; scripts/dev_issuer.py).
+DEV_ISSUER_HEADERS = {"X-Dev-Issuer": "1"}
+
+
 @dataclass(frozen=True)
 class IssuerInfo:
     """Where a running dev issuer is, plus thin client helpers for its endpoints."""
@@ -453,7 +458,9 @@ class IssuerInfo:
 
     def token(self, username: str = "alice", ttl: int | None = None) -> str:
         params = {"ttl": str(ttl)} if ttl is not None else {}
-        response = httpx.get(f"{self.base_url}/dev/token/{username}", params=params)
+        response = httpx.get(
+            f"{self.base_url}/dev/token/{username}", headers=DEV_ISSUER_HEADERS, params=params
+        )
         response.raise_for_status()
         return response.text
 
@@ -482,19 +489,21 @@ class IssuerInfo:
         body["headers"] = dict(headers or {})
         if ttl is not None:
             body["ttl"] = ttl
-        response = httpx.post(f"{self.base_url}/dev/mint", json=body)
+        response = httpx.post(f"{self.base_url}/dev/mint", headers=DEV_ISSUER_HEADERS, json=body)
         response.raise_for_status()
         return str(response.json()["access_token"])
 
     def rotate(self) -> str:
         """Publish a new signing key; returns its kid."""
-        response = httpx.post(f"{self.base_url}/dev/rotate")
+        response = httpx.post(f"{self.base_url}/dev/rotate", headers=DEV_ISSUER_HEADERS)
         response.raise_for_status()
         return str(response.json()["kid"])
 
     def withdraw(self, kid: str) -> None:
         """Remove the key `kid` from the JWKS; the newest remaining key signs from now on."""
-        response = httpx.post(f"{self.base_url}/dev/withdraw", json={"kid": kid})
+        response = httpx.post(
+            f"{self.base_url}/dev/withdraw", headers=DEV_ISSUER_HEADERS, json={"kid": kid}
+        )
         response.raise_for_status()
 
     def jwks(self) -> dict[str, Any]:
@@ -505,19 +514,21 @@ class IssuerInfo:
         return result
 
     def jwks_requests(self) -> int:
-        response = httpx.get(f"{self.base_url}/dev/stats")
+        response = httpx.get(f"{self.base_url}/dev/stats", headers=DEV_ISSUER_HEADERS)
         response.raise_for_status()
         return int(response.json()["jwks_requests"])
 
     def set_jwks_fault(self, status: int | None, delay_ms: int = 0) -> None:
         """Make the JWKS endpoint answer `status` (None = normal) after `delay_ms`."""
         response = httpx.post(
-            f"{self.base_url}/dev/jwks-fault", json={"status": status, "delay_ms": delay_ms}
+            f"{self.base_url}/dev/jwks-fault",
+            json={"status": status, "delay_ms": delay_ms},
+            headers=DEV_ISSUER_HEADERS,
         )
         response.raise_for_status()
 
     def users(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.base_url}/dev/users")
+        response = httpx.get(f"{self.base_url}/dev/users", headers=DEV_ISSUER_HEADERS)
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()
         return result

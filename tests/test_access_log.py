@@ -30,13 +30,20 @@ FIELDS: dict[str, object] = {
     "status": 200,
     "duration_ms": 1.25,
     "request_id": "r-1",
+    "client_request_id": "spa-1",
     "sub": "user-1",
 }
 
 
 def log_sample() -> None:
     log_access(
-        method="GET", path="/v1/me", status=200, duration_ms=1.25, request_id="r-1", sub="user-1"
+        method="GET",
+        path="/v1/me",
+        status=200,
+        duration_ms=1.25,
+        request_id="r-1",
+        sub="user-1",
+        client_request_id="spa-1",
     )
 
 
@@ -166,9 +173,10 @@ def test_uvicorn_writes_one_line_per_request_and_flushes_on_shutdown(
     with open(log_file) as lines:
         entries = [json.loads(line) for line in lines if line.startswith("{")]
     access = [entry for entry in entries if entry["logger"] == "app.access"]
-    logged = [entry["request_id"] for entry in access if entry["request_id"].startswith("bench-")]
-    assert logged == sent
-    for number, entry in enumerate(e for e in access if e["request_id"].startswith("bench-")):
+    ours = [entry for entry in access if (entry["client_request_id"] or "").startswith("bench-")]
+    assert [entry["client_request_id"] for entry in ours] == sent
+    assert len({entry["request_id"] for entry in ours}) == len(sent)
+    for number, entry in enumerate(ours):
         assert entry["status"] == (200 if number % 3 else 401)
         assert (entry["sub"] is None) == (number % 3 == 0)
         assert entry["method"] == "GET"

@@ -230,3 +230,77 @@ def test_websocket_authenticates_with_the_token_query_parameter(
                 assert closed.value.code == 4401
         with ws_client.websocket_connect(f"/ws/whoami?token={issuer.token('bob')}") as socket:
             assert socket.receive_json()["sub"] == issuer.users()[1]["sub"]
+
+
+# --- an access token of an accepted client, with sane times and size (issue 19, 7) -----
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"typ": "Refresh"}, "not an access token"),
+        ({"typ": "ID"}, "not an access token"),
+        ({"typ": None}, "not an access token"),
+        ({"azp": "admin-cli"}, "client that is not accepted"),
+        ({"azp": None}, "client that is not accepted"),
+        ({"exp": str(int(time.time()) + 300)}, "'exp' claim is not a number"),
+        ({"iat": str(int(time.time()))}, "'iat' claim is not a number"),
+        ({"nbf": str(int(time.time()))}, "'nbf' claim is not a number"),
+        ({"iat": True}, "'iat' claim is not a number"),
+        ({"exp": int(time.time()) + 100 * 365 * 86400}, "lifetime too long"),
+        ({"iat": None, "exp": int(time.time()) + 2 * 86400}, "lifetime too long"),
+    ],
+)
+def test_only_numeric_short_lived_access_tokens_of_allowed_clients(
+    client: TestClient[Litestar],
+    issuer: devstack.IssuerInfo,
+    claims: dict[str, Any],
+    reason: str,
+) -> None:
+    _assert_refused(client, issuer.mint(claims=claims), reason)
+
+
+def test_a_day_long_token_is_still_accepted(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    day = issuer.mint(ttl=24 * 3600)
+    assert client.get("/v1/me", headers=_bearer(day)).status_code == 200
+
+
+def test_a_password_grant_for_another_client_is_refused(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    granted = issuer.password_grant("alice", "alice", client_id="admin-cli")
+    assert granted.status_code == 200
+    _assert_refused(client, granted.json()["access_token"], "client that is not accepted")
+    spa = issuer.password_grant("alice", "alice").json()["access_token"]
+    assert client.get("/v1/me", headers=_bearer(spa)).status_code == 200
+
+
+def test_allowed_clients_is_a_setting(issuer: devstack.IssuerInfo) -> None:
+    settings = load_settings({**os.environ, "KEYCLOAK_ALLOWED_CLIENTS": "app-spa, mobile"})
+    assert settings.keycloak_allowed_clients == ("app-spa", "mobile")
+    with TestClient(create_app(settings)) as other:
+        mobile = issuer.mint(claims={"azp": "mobile"})
+        assert other.get("/v1/me", headers=_bearer(mobile)).status_code == 200
+        _assert_refused(other, issuer.mint(claims={"azp": "web"}), "client")
+
+
+def test_an_oversized_token_is_refused_before_it_is_parsed(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo
+) -> None:
+    # Validly signed, 100 kB of `sub`: only its size is wrong.
+    big = issuer.mint(claims={"sub": "x" * 100_000})
+    _assert_refused(client, big, "token too large")
+    _assert_refused(client, "a" * 1_000_000, "token too large")
+    from litestar.exceptions import WebSocketDisconnect
+
+    job_id = "00000000-0000-4000-8000-000000000000"
+    over = issuer.mint(claims={"sub": "x" * 20_000})  # the test client's URLs stop at 64 kB
+    with (
+        client.websocket_connect(f"/ws/jobs/{job_id}?token={over}") as socket,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        socket.receive_text()
+    assert closed.value.code == 4401
+    assert "too large" in str(closed.value.detail)

@@ -323,14 +323,6 @@ async def test_parallel_creates_at_the_cap_make_exactly_one_child(
     assert await count_for(db, owner_sub) == MAX_CHILDREN
 
 
-def test_the_cap_is_a_setting() -> None:
-    from app.config import load_settings
-    from tests.test_config import VALID
-
-    assert load_settings(VALID).max_children_per_parent == MAX_CHILDREN
-    assert load_settings({**VALID, "MAX_CHILDREN_PER_PARENT": "3"}).max_children_per_parent == 3
-
-
 # --- validation ------------------------------------------------------------------------
 
 INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [

@@ -209,3 +209,11 @@ def test_operations_settings_of_sockets_keys_and_pooler() -> None:
     ):
         with pytest.raises(ConfigError, match=name):
             load_settings({**VALID, name: value})
+
+
+def test_allowed_clients_default_to_the_spa_client() -> None:
+    assert load_settings(VALID).keycloak_allowed_clients == ("app-spa",)
+    spa = load_settings({**VALID, "KEYCLOAK_SPA_CLIENT_ID": "web"})
+    assert spa.keycloak_allowed_clients == ("web",)
+    with pytest.raises(ConfigError, match="KEYCLOAK_ALLOWED_CLIENTS has an invalid client id"):
+        load_settings({**VALID, "KEYCLOAK_ALLOWED_CLIENTS": "app-spa,bad client"})

@@ -21,7 +21,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from devstack import IssuerInfo, dev_issuer
+from devstack import DEV_ISSUER_HEADERS, IssuerInfo, dev_issuer
 
 DEV_USERS: dict[str, dict[str, Any]] = {
     "alice": {"roles": ["user", "admin"], "tenant": "acme", "name": "Alice Anderson"},
@@ -146,7 +146,7 @@ def test_dev_token_ttl_sets_lifetime_and_negative_ttl_is_already_expired(
 
 
 def test_dev_token_for_unknown_user_is_404(issuer: IssuerInfo) -> None:
-    response = httpx.get(f"{issuer.base_url}/dev/token/mallory")
+    response = httpx.get(f"{issuer.base_url}/dev/token/mallory", headers=DEV_ISSUER_HEADERS)
     assert response.status_code == 404
     assert "alice" in response.text
 
@@ -270,7 +270,7 @@ def test_mint_hs256_is_keyed_with_the_public_key_pem(issuer: IssuerInfo) -> None
     [{"claims": []}, {"ttl": "soon"}, {"alg": "ES256"}, {"username": ""}, {"headers": "x"}],
 )
 def test_mint_rejects_malformed_requests(issuer: IssuerInfo, body: dict[str, Any]) -> None:
-    response = httpx.post(f"{issuer.base_url}/dev/mint", json=body)
+    response = httpx.post(f"{issuer.base_url}/dev/mint", json=body, headers=DEV_ISSUER_HEADERS)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"
 
@@ -352,6 +352,84 @@ def test_key_file_keeps_tokens_valid_across_a_restart(tmp_path: Path) -> None:
 def test_issuer_process_is_gone_after_the_block() -> None:
     with dev_issuer() as issuer:
         pid = issuer.pid
-        assert httpx.get(f"{issuer.base_url}/dev/stats").status_code == 200
+        stats = httpx.get(f"{issuer.base_url}/dev/stats", headers=DEV_ISSUER_HEADERS)
+        assert stats.status_code == 200
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+# --- /dev/* is not for web pages; malformed requests (issue 19, finding 6) -----------
+
+
+def test_dev_endpoints_refuse_what_a_page_on_another_origin_can_send(
+    issuer: IssuerInfo,
+) -> None:
+    page = {"Origin": "https://evil.example"}
+    # What a page can send without a preflight: a "simple" POST (text/plain body).
+    simple = httpx.post(
+        f"{issuer.base_url}/dev/mint",
+        content=json.dumps({"username": "mallory", "claims": {"tenant_id": "globex"}}),
+        headers={**page, "Content-Type": "text/plain"},
+    )
+    assert simple.status_code == 403
+    assert "access-control-allow-origin" not in simple.headers
+    assert "X-Dev-Issuer" in simple.json()["error_description"]
+    for method, path in [("POST", "/dev/rotate"), ("GET", "/dev/token/alice")]:
+        assert httpx.request(method, f"{issuer.base_url}{path}", headers=page).status_code == 403
+    # The preflight that sending the header would need is never granted.
+    preflight = httpx.options(
+        f"{issuer.base_url}/dev/mint",
+        headers={
+            **page,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-dev-issuer",
+        },
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    assert "access-control-allow-headers" not in preflight.headers
+    # A page whose own name was rebound to 127.0.0.1 is same-origin: its Host gives it away.
+    rebound = httpx.get(
+        f"{issuer.base_url}/dev/token/alice",
+        headers={**DEV_ISSUER_HEADERS, "Host": "evil.example"},
+    )
+    assert rebound.status_code == 403
+    # Tools and tests send the header, and get no CORS headers either.
+    token = httpx.get(f"{issuer.base_url}/dev/token/alice", headers=DEV_ISSUER_HEADERS)
+    assert token.status_code == 200
+    assert "access-control-allow-origin" not in token.headers
+    # The OIDC endpoints an SPA calls keep their CORS.
+    well_known = httpx.get(f"{issuer.issuer}/.well-known/openid-configuration", headers=page)
+    assert well_known.headers["access-control-allow-origin"] == "*"
+
+
+def _raw_exchange(base_url: str, request: bytes) -> bytes:
+    import socket
+
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_malformed_request_line_is_a_400_that_logs_nothing_of_it(tmp_path: Path) -> None:
+    secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrIn0.c2lnbmF0dXJl"
+    log_file = tmp_path / "issuer.log"
+    with log_file.open("wb") as sink, dev_issuer(quiet=False, stderr=sink) as issuer:
+        for line in (
+            f"GET /dev/token/alice?token={secret} extra HTTP/1.1",
+            f"GET /realms/app?id_token_hint={secret} HTTP/9",
+            f"GET /?token={secret} HTTP/1.1 junk",
+        ):
+            answer = _raw_exchange(issuer.base_url, f"{line}\r\nHost: x\r\n\r\n".encode())
+            assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+            assert secret.encode() not in answer
+        # Still serving.
+        assert httpx.get(issuer.jwks_url).status_code == 200
+    log = log_file.read_text()
+    assert "malformed request line" in log
+    assert secret not in log
+    assert secret.split(".")[1] not in log
+    assert "Traceback" not in log

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
-from devstack import IssuerInfo, dev_issuer
+from devstack import DEV_ISSUER_HEADERS, IssuerInfo, dev_issuer
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -204,6 +204,11 @@ def test_only_the_code_flow_is_offered(browser: Browser) -> None:
         {"redirect_uri": "https://evil.example/callback"},
         {"redirect_uri": "http://localhost:5173.evil.example/"},
         {"redirect_uri": "http://127.0.0.1:8000/v1/me"},
+        # Issue 19: under /docs/* only before `..` is resolved, as the browser will.
+        {"redirect_uri": f"{DOCS}/docs/../v1/me"},
+        {"redirect_uri": f"{DOCS}/docs/%2e%2e/v1/me"},
+        {"redirect_uri": f"{DOCS}/docs/.%2E%2Fv1/me"},
+        {"redirect_uri": f"{DOCS}/docs\\..\\v1/me"},
         {"redirect_uri": None},
         {"client_id": "someone-else"},
     ],
@@ -377,15 +382,19 @@ def test_prompt_login_shows_the_form_despite_a_session(browser: Browser) -> None
     assert browser.authorize(code_challenge=challenge, prompt="login").status_code == 200
 
 
-def test_logout_refuses_an_unlisted_redirect(browser: Browser, discovery: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    # The second one is under /docs/* only until `..` is resolved (issue 19).
+    "redirect",
+    ["https://evil.example/", f"{DOCS}/docs/../v1/me"],
+)
+def test_logout_refuses_an_unlisted_redirect(
+    browser: Browser, discovery: dict[str, Any], redirect: str
+) -> None:
     query, verifier = browser.sign_in()
     tokens = browser.exchange(query["code"][0], verifier).json()
     response = browser.http.get(
         discovery["end_session_endpoint"],
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": "https://evil.example/",
-        },
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": redirect},
     )
     assert response.status_code == 400
     assert "location" not in response.headers
@@ -436,11 +445,14 @@ def test_the_dev_issuer_and_the_keycloak_realm_describe_the_same_client() -> Non
     (keycloak,) = [c for c in realm["clients"] if c["clientId"] == CLIENT_ID]
     # The dev issuer as compose's defaults would configure it: SPA on 5173, API on 8000.
     with dev_issuer(redirect_uris=[f"{SPA}/*", "http://localhost:8000/docs/*"]) as local:
-        (described,) = httpx.get(f"{local.base_url}/dev/clients").json()
+        (described,) = httpx.get(f"{local.base_url}/dev/clients", headers=DEV_ISSUER_HEADERS).json()
     for key in ("clientId", "publicClient", "standardFlowEnabled", "implicitFlowEnabled"):
         assert described[key] == keycloak[key], key
     assert set(described["redirectUris"]) == set(keycloak["redirectUris"])
     assert set(described["webOrigins"]) == set(keycloak["webOrigins"])
+    # Both refuse a refresh token used before (the dev issuer: test_a_refresh_token_works_once).
+    assert realm["revokeRefreshToken"] is True
+    assert realm["refreshTokenMaxReuse"] == 0
     for attribute in ("pkce.code.challenge.method", "post.logout.redirect.uris"):
         wanted = set(keycloak["attributes"][attribute].split("##"))
         assert set(described["attributes"][attribute].split("##")) == wanted, attribute
@@ -478,3 +490,107 @@ def test_the_issuers_log_holds_no_credential(tmp_path: Path) -> None:
     for secret in (tokens["id_token"], tokens["access_token"], query["code"][0]):
         assert secret not in log
         assert secret.rsplit(".", 1)[-1] not in log
+
+
+# --- hardening (issue 19, finding 6) ------------------------------------------------
+
+
+def _claim_values(token: str) -> set[str]:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return {str(value) for value in claims.values()}
+
+
+def test_the_sso_cookie_is_a_secret_of_its_own_never_a_claim(
+    browser: Browser, oidc: IssuerInfo, discovery: dict[str, Any]
+) -> None:
+    query, verifier = browser.sign_in("alice")
+    tokens = browser.exchange(query["code"][0], verifier).json()
+    cookie = browser.http.cookies["DEV_ISSUER_SESSION"]
+    assert len(cookie) >= 43
+    for name in ("access_token", "id_token"):
+        assert cookie not in _claim_values(tokens[name]), name
+    assert cookie != tokens["session_state"]
+    # A leaked token's `sid`, set as the cookie, signs no one in.
+    sid = verify(oidc, tokens["access_token"], "app-api")["sid"]
+    thief = Browser(oidc, discovery)
+    thief.http.cookies.set("DEV_ISSUER_SESSION", sid)
+    _, challenge = pkce_pair()
+    assert _error(thief.authorize(code_challenge=challenge, prompt="none"))["error"] == [
+        "login_required"
+    ]
+    # The real cookie does.
+    silent = browser.authorize(code_challenge=challenge, prompt="none")
+    assert "code=" in silent.headers["location"]
+
+
+def test_the_login_form_has_a_csrf_token_and_may_not_be_framed(
+    browser: Browser, oidc: IssuerInfo, discovery: dict[str, Any]
+) -> None:
+    _, challenge = pkce_pair()
+    page = browser.authorize(code_challenge=challenge)
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "access-control-allow-origin" not in page.headers
+    form = _Form()
+    form.feed(page.text)
+    assert form.fields["csrf_token"]
+    fields = {**form.fields, "username": "alice", "password": "alice"}
+    # Another site's page posting the same fields: its browser has no CSRF cookie here
+    # (SameSite=Strict), or the token it guessed is not the one for that cookie.
+    for cookies in ({}, dict(browser.http.cookies)):
+        forged = {**fields, "csrf_token": "0" * 64} if cookies else fields
+        with httpx.Client(cookies=cookies) as elsewhere:
+            answer = elsewhere.post(oidc.base_url + form.action, data=forged)
+        assert answer.status_code == 403, answer.text
+        assert "location" not in answer.headers
+    assert browser.submit(page, "alice", "alice").status_code == 302
+
+
+def test_logout_by_get_ends_only_the_session_its_hint_names(
+    oidc: IssuerInfo, discovery: dict[str, Any]
+) -> None:
+    alice, bob = Browser(oidc, discovery), Browser(oidc, discovery)
+    query, verifier = alice.sign_in("alice")
+    alices = alice.exchange(query["code"][0], verifier).json()
+    query, verifier = bob.sign_in("bob")
+    bob.exchange(query["code"][0], verifier)
+    _, challenge = pkce_pair()
+    endpoint = discovery["end_session_endpoint"]
+    # Bob's browser is sent to a logout link carrying Alice's hint: he is asked first,
+    # and nobody is signed out.
+    asked = bob.http.get(endpoint, params={"id_token_hint": alices["id_token"]})
+    assert asked.status_code == 200
+    assert asked.headers["x-frame-options"] == "DENY"
+    for who in (alice, bob):
+        assert "code=" in who.authorize(code_challenge=challenge, prompt="none").headers["location"]
+    # A cross-site POST of that form (no CSRF cookie) ends nothing either.
+    confirm = _Form()
+    confirm.feed(asked.text)
+    assert confirm.action.endswith("/logout")
+    with httpx.Client() as elsewhere:
+        refused = elsewhere.post(oidc.base_url + confirm.action, data=confirm.fields)
+    assert refused.status_code == 403
+    # Bob confirms on the issuer's own page: he is signed out, Alice is not.
+    assert bob.http.post(oidc.base_url + confirm.action, data=confirm.fields).status_code == 200
+    assert bob.authorize(code_challenge=challenge).status_code == 200  # the form again
+    assert "code=" in alice.authorize(code_challenge=challenge, prompt="none").headers["location"]
+    # Alice's own hint in her own browser signs her out at once.
+    done = alice.http.get(endpoint, params={"id_token_hint": alices["id_token"]})
+    assert done.status_code == 200
+    assert "You are logged out" in done.text
+    assert _error(alice.authorize(code_challenge=challenge, prompt="none"))["error"] == [
+        "login_required"
+    ]
+
+
+def test_a_refresh_token_works_once(browser: Browser, discovery: dict[str, Any]) -> None:
+    query, verifier = browser.sign_in("bob")
+    first = browser.exchange(query["code"][0], verifier).json()["refresh_token"]
+    renewed = _refresh(discovery, first)
+    assert renewed.status_code == 200
+    second = renewed.json()["refresh_token"]
+    assert second != first
+    reused = _refresh(discovery, first)
+    assert reused.status_code == 400
+    assert reused.json()["error"] == "invalid_grant"
+    assert _refresh(discovery, second).status_code == 200

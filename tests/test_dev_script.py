@@ -109,7 +109,7 @@ def test_a_second_terminal_runs_the_documented_commands(dev_stack: DevStack) -> 
     try:
         devstack.wait_for_http(f"http://127.0.0.1:{port}/health", timeout=30, process=api)
         issuer = dev_stack.settings()["KEYCLOAK_ISSUER"].split("/realms/")[0]
-        token = httpx.get(f"{issuer}/dev/token/alice").text
+        token = httpx.get(f"{issuer}/dev/token/alice", headers=devstack.DEV_ISSUER_HEADERS).text
         me = httpx.get(
             f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"}
         )

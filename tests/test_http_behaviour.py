@@ -13,17 +13,27 @@ from litestar.testing import TestClient
 from app.logging import JsonFormatter
 
 
-def test_request_id_is_generated_or_honoured(
-    client: TestClient[Litestar], auth: Callable[[str], dict[str, str]]
+def test_the_request_id_is_always_the_servers_own_and_the_clients_is_only_logged(
+    client: TestClient[Litestar],
+    auth: Callable[[str], dict[str, str]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     generated = client.get("/health").headers["x-request-id"]
     assert len(generated) == 32
-    echoed = client.get("/v1/me", headers={**auth("bob"), "X-Request-ID": "spa-123.abc"})
-    assert echoed.headers["x-request-id"] == "spa-123.abc"
-    # Refusals carry it too, and a hostile value is replaced rather than echoed.
-    refused = client.get("/v1/me", headers={"X-Request-ID": "bad id\nwith newline"})
+    # Issue 19: a client that sends an id the server gave out earlier must not get it back.
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        reused = client.get("/v1/me", headers={**auth("bob"), "X-Request-ID": generated})
+        own = client.get("/v1/me", headers={**auth("bob"), "X-Request-ID": "spa-123.abc"})
+        refused = client.get("/v1/me", headers={"X-Request-ID": "bad id\nwith newline"})
+    ids = [response.headers["x-request-id"] for response in (reused, own, refused)]
+    assert generated not in ids
+    assert "spa-123.abc" not in ids
+    assert len({generated, *ids}) == 4
     assert refused.status_code == 401
-    assert refused.headers["x-request-id"] != "bad id\nwith newline"
+    lines = [record for record in caplog.records if record.name == "app.access"]
+    logged = [(r.request_id, r.client_request_id) for r in lines]  # type: ignore[attr-defined]
+    # The client's value travels as its own field; a hostile one is dropped.
+    assert logged == [(ids[0], generated), (ids[1], "spa-123.abc"), (ids[2], None)]
 
 
 def test_one_access_line_per_request_without_secrets(
@@ -43,7 +53,7 @@ def test_one_access_line_per_request_without_secrets(
         for record in caplog.records
         if record.name == "app.access"
     ]
-    assert [line["request_id"] for line in lines] == ["r1", "r2"]
+    assert [line["client_request_id"] for line in lines] == ["r1", "r2"]
     first, second = lines
     assert first["method"] == "GET"
     assert first["path"] == "/v1/me"

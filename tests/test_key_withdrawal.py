@@ -7,8 +7,10 @@ other test's tokens) and an app with a 2-second TTL instead of the production 30
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 
 import devstack
@@ -16,9 +18,13 @@ import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from app.config import load_settings
 from app.main import create_app
+from tests.realtime.test_socket_lifecycle import _job as queued_job
+from tests.support.processes import forget_saq_queue, running_api
 
 TTL_S = 2
 
@@ -114,3 +120,35 @@ def test_dev_issuer_refuses_to_withdraw_an_unknown_or_its_last_key(
         private.withdraw(kids[0])
     with pytest.raises(Exception, match="400"):
         private.withdraw("no-such-kid")
+
+
+def test_a_socket_whose_key_is_withdrawn_is_closed_4401_within_the_ttl(
+    private: devstack.IssuerInfo,
+) -> None:
+    """A socket's token is checked at connect: the socket itself must notice that the key
+    went (issue 19: one kept receiving progress 340 s after its key was withdrawn)."""
+    queue = f"idle-{uuid.uuid4().hex[:12]}"  # no worker: the job stays queued, the socket open
+    env = {
+        **private.env(),
+        "SAQ_QUEUE": queue,
+        "KEYCLOAK_JWKS_TTL_SECONDS": str(TTL_S),
+        "KEYCLOAK_JWKS_REFETCH_COOLDOWN_SECONDS": "0.2",
+    }
+    try:
+        with running_api(env) as base_url:
+            old = private.mint(username="carol")
+            job_id = queued_job(base_url, old)
+            url = f"{base_url.replace('http://', 'ws://', 1)}/ws/jobs/{job_id}?token={old}"
+            private.rotate()
+            with connect(url, open_timeout=10) as socket:
+                assert json.loads(socket.recv(timeout=10))["status"] == "queued"
+                private.withdraw(_kid(old))
+                withdrawn_at = time.monotonic()
+                with pytest.raises(ConnectionClosed):
+                    socket.recv(timeout=TTL_S + 5)
+                closed_after = time.monotonic() - withdrawn_at
+            assert socket.close_code == 4401
+            assert socket.close_reason == "Token's signing key withdrawn"
+            assert closed_after < TTL_S + 1.0
+    finally:
+        forget_saq_queue(os.environ["REDIS_URL"], queue)

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import devstack
 import httpx
@@ -36,6 +37,12 @@ SAMPLE_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVy
         ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
         (f"claims came from {SAMPLE_JWT} somewhere", SAMPLE_JWT),
         ("POST /token client_secret=s3cr3t&grant_type=x", "s3cr3t"),
+        # Percent-encoded names and values are the same credentials.
+        (f"GET /ws/jobs/1?to%6Ben={quote(SAMPLE_JWT, safe='')}", SAMPLE_JWT),
+        ("GET /ws/jobs/1?to%6Ben=%65%79%4A" + SAMPLE_JWT[3:], SAMPLE_JWT[3:]),
+        ("GET /cb?access%5Ftoken%3Dopaque-value-456", "opaque-value-456"),
+        ("GET /cb?a=%2541&refresh_token=%2572%2565%2566%2573", "%2572%2565%2566%2573"),
+        (f'{{"msg": "GET /x?to%6Ben={SAMPLE_JWT}", "q": "%22"}}', SAMPLE_JWT),
     ],
 )
 def test_credentials_are_redacted(line: str, secret: str) -> None:
@@ -131,6 +138,9 @@ def test_api_as_the_image_runs_it_logs_no_token(
             assert _open_and_close(f"{ws}/ws/jobs/{uuid.uuid4()}?token={alice}") == 4404
             assert _open_and_close(f"{ws}/ws/jobs/{job_id}?token={expired}") == 4401
             assert _open_and_close(f"{ws}/ws/jobs/{job_id}?token={forged}") == 4401
+            # The same token with its name and value percent-encoded: still a token.
+            encoded = "".join(f"%{ord(char):02X}" for char in alice[:3]) + alice[3:]
+            assert _open_and_close(f"{ws}/ws/jobs/{job_id}?to%6Ben={encoded}") == 4401
             with connect(f"{ws}/ws/echo?token={alice}", open_timeout=10) as echo:
                 echo.send("hello")
                 assert echo.recv(timeout=5) == "hello"

@@ -117,15 +117,18 @@ def test_unmatched_paths_share_one_label(metrics_client: TestClient[Litestar]) -
     assert not [method for method in methods if method.startswith("BREW")]
 
 
-def test_open_websockets_are_a_gauge(metrics_client: TestClient[Litestar]) -> None:
+def test_open_websockets_are_a_gauge(
+    metrics_client: TestClient[Litestar], token: Callable[[str], str]
+) -> None:
     def sockets() -> float:
         return value(scrape(metrics_client), "websocket_connections")
 
     idle = sockets()
-    with metrics_client.websocket_connect("/ws/echo") as first:
+    echo = f"/ws/echo?token={token('alice')}"
+    with metrics_client.websocket_connect(echo) as first:
         first.send_text("ping")
         assert first.receive_text() == "ping"
-        with metrics_client.websocket_connect("/ws/echo") as second:
+        with metrics_client.websocket_connect(echo) as second:
             second.send_text("pong")
             assert second.receive_text() == "pong"
             assert sockets() == idle + 2

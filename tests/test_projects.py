@@ -254,17 +254,18 @@ async def test_stale_if_match_is_412_and_changes_nothing(
     row = await stored(db, project["id"])
     assert (row["name"], row["version"], row["is_deleted"]) == ("Bob's", 2, False)
 
-    # The weak form of the current tag, a list containing it, and `*` all match.
-    weak = client.patch(
-        url, json={"description": "a"}, headers={**alice, "If-Match": f"W/{new_etag}"}
-    )
-    assert weak.status_code == 200
+    # The current tag, a list containing it, and `*` all match.
+    current = client.patch(url, json={"description": "a"}, headers={**alice, "If-Match": new_etag})
+    assert current.status_code == 200
     listed = client.patch(
         url,
         json={"description": "b"},
-        headers={**alice, "If-Match": f'"99", {weak.headers["etag"]}'},
+        headers={**alice, "If-Match": f'"99", {current.headers["etag"]}'},
     )
     assert listed.status_code == 200
+    # If-Match compares strongly (RFC 9110): the weak form of the current tag does not match.
+    weak = f"W/{listed.headers['etag']}"
+    assert client.patch(url, json={}, headers={**alice, "If-Match": weak}).status_code == 412
     anything = client.patch(url, json={"description": "c"}, headers={**alice, "If-Match": "*"})
     assert anything.status_code == 200
     # An empty change still checks the precondition.

@@ -69,7 +69,7 @@ def test_sigterm_drains_requests_closes_sockets_1001_and_exits_0(
         assert job.status_code == 202, job.text
         with (
             _ws(base_url, f"/ws/jobs/{job.json()['job_id']}?token={token}") as job_socket,
-            _ws(base_url, "/ws/echo") as echo,
+            _ws(base_url, f"/ws/echo?token={token}") as echo,
         ):
             job_socket.recv(timeout=10)  # the current state
             echo.send("still here")

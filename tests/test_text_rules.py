@@ -39,6 +39,16 @@ REFUSED = {
     "byte order mark": "\ufeffMia",
     "soft hyphen": "Mi\u00ada",
     "tag character": "Mia\U000e0041",
+    # Issue 19, finding 8: names that render blank, invisible line breaks, "Zalgo" text.
+    "only U+3164 HANGUL FILLER": "\u3164",
+    "only U+115F HANGUL CHOSEONG FILLER": "\u115f\u115f",
+    "only U+1160 HANGUL JUNGSEONG FILLER": "\u1160",
+    "only U+FFA0 HALFWIDTH HANGUL FILLER": "\uffa0",
+    "only U+2800 BRAILLE PATTERN BLANK": "\u2800 \u2800",
+    "paragraph separator": "Mia\u2029",
+    "line separator": "Mia\u2028Evil",
+    "99 stacked combining marks": "M" + "\u0301" * 99 + "ia",
+    "5 stacked combining marks": "Mi\u0301\u0302\u0303\u0304\u0305a",
 }
 
 
@@ -69,13 +79,16 @@ def test_a_description_keeps_newline_and_tab_only() -> None:
     assert person_text("line one\n\tline two", "description", multiline=True) == (
         "line one\n\tline two"
     )
-    for bad in ("a\r\nb", "a\x1bb", "a\u202eb", "a\u200bb"):
+    for bad in ("a\r\nb", "a\x1bb", "a\u202eb", "a\u200bb", "a\u2028b", "e" + "\u0301" * 5):
         with pytest.raises(TextError):
             person_text(bad, "description", multiline=True)
 
 
 def test_ordinary_text_of_any_script_passes() -> None:
     for text in (
+        "\u1100\u1161",  # a Hangul syllable spelled with conjoining jamo
+        "Mi\u0301\u0302\u0303\u0304a",  # four marks on one letter: still allowed
+        "\u3164Mia",  # a filler beside visible letters is not a blank name
         "Zo\u00eb",
         "\u041c\u0430\u0448\u0430",
         "\u5c0f\u660e",
@@ -109,6 +122,12 @@ def test_avatar_accepts_picture_names_and_https_urls(value: str | None) -> None:
         "x" * 65,
         "",
         "https://example.com/" + "a" * 2030,
+        'https://evil.example/"onerror=alert(1)',
+        "https://evil.example/'onerror=alert(1)",
+        "https://evil.example/<script>",
+        "https://evil.example/a\\b",
+        "https://evil.example/a`b",
+        "https://evil.example/a\tb",
     ],
 )
 def test_avatar_refuses_everything_else(value: str) -> None:
@@ -156,7 +175,14 @@ def test_child_text_is_stored_in_nfc(
 
 
 @pytest.mark.parametrize(
-    "value", ["javascript:alert(1)", "http://example.com/a.png", "data:text/html,x", "Fox"]
+    "value",
+    [
+        "javascript:alert(1)",
+        "http://example.com/a.png",
+        "data:text/html,x",
+        "Fox",
+        'https://evil.example/"onerror=alert(1)',
+    ],
 )
 def test_child_avatar_that_is_no_picture_name_or_https_url_is_400(
     client: TestClient[Litestar], auth: Callable[[str], dict[str, str]], value: str

@@ -63,6 +63,11 @@ class JwksCache:
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
 
+    @property
+    def ttl_s(self) -> float:
+        """Keys are re-read at least this often."""
+        return self._ttl
+
     async def aclose(self) -> None:
         await cancel_and_wait(self._background)
 

@@ -5,6 +5,13 @@ sends the same token many times, so verified principals are remembered by the ex
 string until the token expires (or is pushed out by newer ones), and only while the key
 that signed it is still published: a key withdrawn from the JWKS takes the tokens it
 verified with it, within the JWKS cache's TTL.
+
+Beyond the signature, `iss`, `aud` and `exp`, a token must be an access token (`typ`
+`Bearer`: Keycloak's ID and refresh tokens are signed by the same key), issued to one of
+`KEYCLOAK_ALLOWED_CLIENTS` (`azp`: a password grant for any other client of the realm
+is not a token for this API), carry its times as JSON numbers (PyJWT takes `"exp":
+"9999999999"`), and live at most `MAX_TOKEN_LIFETIME_S`. A token over `MAX_TOKEN_BYTES`
+is refused before anything parses it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,15 @@ from app.auth.jwks import ALLOWED_ALGORITHMS, JwksCache
 from app.auth.principal import Principal, principal_from_claims
 from app.config import Settings
 
-__all__ = ["InvalidTokenError", "TokenVerifier"]
+__all__ = ["MAX_TOKEN_BYTES", "MAX_TOKEN_LIFETIME_S", "InvalidTokenError", "TokenVerifier"]
+
+# A Keycloak access token with many roles is 1-3 KB; 16 KB leaves room for big realms
+# while a megabyte sent as a token is refused before it is decoded or hashed.
+MAX_TOKEN_BYTES = 16 * 1024
+# A constant, not a setting: Keycloak's access tokens live minutes (its maximum session
+# is 10 h); a token made to live longer than a day is not one the API should honour.
+MAX_TOKEN_LIFETIME_S = 24 * 3600
+_TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
 class InvalidTokenError(Exception):
@@ -32,6 +47,7 @@ class TokenVerifier:
         self._audience = settings.keycloak_audience
         self._leeway = settings.token_leeway_s
         self._tenant_claim = settings.tenant_claim
+        self._allowed_clients = frozenset(settings.keycloak_allowed_clients)
         # token -> (principal, kid of the key that verified it)
         self._cache: OrderedDict[str, tuple[Principal, str]] = OrderedDict()
         self._cache_size = settings.token_cache_size
@@ -53,6 +69,8 @@ class TokenVerifier:
         return principal if self._jwks.trusts(kid) else None
 
     async def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidTokenError("token too large")
         cached = self.cached(token)
         if cached is not None:
             return cached
@@ -104,4 +122,38 @@ class TokenVerifier:
             raise InvalidTokenError("token signature or claims invalid") from None
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidTokenError("token lacks the 'sub' claim")
+        self._check_access_token(claims)
         return principal_from_claims(claims, self._tenant_claim), kid
+
+    async def signing_key_published(self, token: str) -> bool:
+        """Whether the key that signed `token` is still in the JWKS (re-read when due).
+
+        For a socket that outlives many requests: its token was verified once, at connect.
+        """
+        entry = self._cache.get(token)
+        kid = entry[1] if entry is not None else _kid_of(token)
+        return kid is not None and await self._jwks.get_key(kid) is not None
+
+    def _check_access_token(self, claims: dict[str, object]) -> None:
+        if claims.get("typ") != "Bearer":
+            raise InvalidTokenError("token is not an access token (typ must be Bearer)")
+        if claims.get("azp") not in self._allowed_clients:
+            raise InvalidTokenError("token issued to a client that is not accepted (azp)")
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            # bool is an int subclass: `true` is not a time.
+            if name in claims and (not isinstance(value, int | float) or isinstance(value, bool)):
+                raise InvalidTokenError(f"token's {name!r} claim is not a number")
+        expires = float(claims["exp"])  # type: ignore[arg-type]
+        issued = claims.get("iat")
+        start = float(issued) if isinstance(issued, int | float) else time.time()
+        if expires - start > MAX_TOKEN_LIFETIME_S:
+            raise InvalidTokenError("token lifetime too long")
+
+
+def _kid_of(token: str) -> str | None:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return kid if isinstance(kid, str) else None

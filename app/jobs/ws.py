@@ -10,9 +10,15 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
+from litestar.status_codes import (
+    WS_1000_NORMAL_CLOSURE,
+    WS_1011_INTERNAL_ERROR,
+    WS_1013_TRY_AGAIN_LATER,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import Caller
+from app.close_codes import WS_4404_NOT_FOUND
 from app.jobs.follow import JobNotFound, ProgressFollower
 from app.jobs.progress import parse_job_id
 from app.realtime import HubUnavailable, PubSubHub, guard_socket
@@ -20,10 +26,6 @@ from app.realtime import HubUnavailable, PubSubHub, guard_socket
 __all__ = ["watch_job"]
 
 logger = logging.getLogger(__name__)
-
-WS_CLOSE_NOT_FOUND = 4404
-WS_CLOSE_TRY_AGAIN_LATER = 1013
-WS_CLOSE_INTERNAL_ERROR = 1011
 
 
 @websocket("/ws/jobs/{job_id:str}")
@@ -41,7 +43,7 @@ async def watch_job(
     await socket.accept()
     parsed = parse_job_id(job_id)
     if parsed is None:
-        await socket.close(WS_CLOSE_NOT_FOUND, "Job not found")
+        await socket.close(WS_4404_NOT_FOUND, "Job not found")
         return
     follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
     # Reads what the client sends (token renewal; how we learn it left), enforces the
@@ -51,16 +53,16 @@ async def watch_job(
         async with contextlib.aclosing(follower.messages()) as messages:
             async for data in messages:
                 await socket.send_text(data)
-        code, reason = 1000, "Job finished"
+        code, reason = WS_1000_NORMAL_CLOSURE, "Job finished"
     except WebSocketDisconnect:
         return
     except JobNotFound:
-        code, reason = WS_CLOSE_NOT_FOUND, "Job not found"
+        code, reason = WS_4404_NOT_FOUND, "Job not found"
     except HubUnavailable:
-        code, reason = WS_CLOSE_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
+        code, reason = WS_1013_TRY_AGAIN_LATER, "Progress updates are unavailable; try again"
     except Exception:
         logger.exception("job progress socket failed")
-        code, reason = WS_CLOSE_INTERNAL_ERROR, "Internal error"
+        code, reason = WS_1011_INTERNAL_ERROR, "Internal error"
     finally:
         watcher.cancel()
     if not follower.stopped:

@@ -33,19 +33,21 @@ class Project(UUIDv7AuditBase, TenantOwnedMixin, SoftDeleteMixin):
 
 
 # Each index serves one query shape (see repository.py); the partial predicates repeat the
-# queries' own conditions so PostgreSQL can prove they apply.
+# queries' own conditions so PostgreSQL can prove they apply. They are written on the
+# table's columns: Alembic renders a Core expression into a migration, not an ORM attribute.
+_columns = Project.__table__.c
 Index(
     "ix_projects_tenant_listing",
-    Project.tenant_id,
-    Project.created_at.desc(),
-    Project.id.desc(),
-    postgresql_where=not_(Project.is_deleted),
+    _columns.tenant_id,
+    _columns.created_at.desc(),
+    _columns.id.desc(),
+    postgresql_where=not_(_columns.is_deleted),
 )
 Index(
     "ix_projects_owner_listing",
-    Project.owner_sub,
-    Project.created_at.desc(),
-    Project.id.desc(),
-    postgresql_where=and_(Project.tenant_id.is_(None), not_(Project.is_deleted)),
+    _columns.owner_sub,
+    _columns.created_at.desc(),
+    _columns.id.desc(),
+    postgresql_where=and_(_columns.tenant_id.is_(None), not_(_columns.is_deleted)),
 )
-Index("ix_projects_purge", Project.deleted_at, postgresql_where=Project.is_deleted)
+Index("ix_projects_purge", _columns.deleted_at, postgresql_where=_columns.is_deleted)

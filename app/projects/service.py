@@ -47,7 +47,7 @@ def etag(version: int) -> str:
 
 
 # One entity-tag of an If-Match list: optional weakness prefix, then a quoted opaque tag.
-_ENTITY_TAG = re.compile(r'^(?:W/)?"([^"]*)"$')
+_ENTITY_TAG = re.compile(r'^(W/)?"([^"]*)"$')
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +72,11 @@ class IfMatch:
                     "If-Match must be a list of quoted entity tags or *",
                     extra=[{"key": "If-Match", "message": 'expected an ETag such as "3"'}],
                 )
-            # A tag that is not one of ours can never match; it is simply ignored.
-            # Clients often send back the weak form (W/"3"); compare the opaque part.
-            opaque = match.group(1)
-            if opaque.isdigit() and len(opaque) < 10:
+            # A tag that is not one of ours can never match; it is simply ignored. So is a
+            # weak one (W/"3"): If-Match compares strongly (RFC 9110 13.1.1), and a weak
+            # tag promises no byte-for-byte sameness.
+            weak, opaque = match.group(1), match.group(2)
+            if not weak and opaque.isdigit() and len(opaque) < 10:
                 versions.add(int(opaque))
         return cls(versions=frozenset(versions))
 

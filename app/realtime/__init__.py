@@ -2,7 +2,7 @@
 
 from app.realtime.hub import RESYNC, HubUnavailable, PubSubHub, Subscription
 from app.realtime.plugin import RealtimePlugin
-from app.realtime.sockets import SocketRegistry, guard_socket, incoming_texts
+from app.realtime.sockets import SocketRegistry, guard_socket
 
 __all__ = [
     "RESYNC",
@@ -12,5 +12,4 @@ __all__ = [
     "SocketRegistry",
     "Subscription",
     "guard_socket",
-    "incoming_texts",
 ]

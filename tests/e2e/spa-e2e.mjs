@@ -9,7 +9,7 @@ const text = (page, selector) => page.locator(selector).allTextContents();
 
 async function tokenFor(user) {
   const base = issuer.split("/realms/")[0];
-  return (await fetch(`${base}/dev/token/${user}`)).text();
+  return (await fetch(`${base}/dev/token/${user}`, { headers: { "X-Dev-Issuer": "1" } })).text();
 }
 
 const browser = await launch();

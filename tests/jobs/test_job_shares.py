@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import devstack
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.jobs.shares import LEASE_MARGIN_S, ActiveShares
 from tests.jobs.conftest import PrivateStack, finished, start_job, wait_for_job
+from tests.support.family import new_parent
 from tests.support.processes import running_worker
-
-Auth = Callable[[str], dict[str, str]]
 
 # Two workers of 3 slots, one slot per caller each: a flood of 8 long jobs used to
 # take all 6 slots for 100 s.
@@ -26,11 +26,16 @@ def _jobs(client: TestClient[Litestar], headers: dict[str, str], status: str) ->
     return [job["job_id"] for job in page.json()["items"]]
 
 
-def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def _wait_until(check: Callable[[], bool], timeout: float, what: Callable[[], str]) -> None:
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what()
         time.sleep(0.1)
+
+
+def _statuses(client: TestClient[Litestar], headers: dict[str, str]) -> str:
+    page = client.get("/v1/jobs", params={"limit": 100}, headers=headers).json()
+    return " ".join(f"{job['status']}:{job['step']}" for job in page["items"])
 
 
 def _abort_all(client: TestClient[Litestar], headers: dict[str, str], ids: list[str]) -> None:
@@ -39,9 +44,10 @@ def _abort_all(client: TestClient[Litestar], headers: dict[str, str], ids: list[
 
 
 def test_a_flood_of_long_jobs_leaves_slots_for_another_caller(
-    stack: PrivateStack, auth: Auth
+    stack: PrivateStack, issuer: devstack.IssuerInfo
 ) -> None:
-    client, flooder, other = stack.client, auth("alice"), auth("bob")
+    # Callers of their own: the counts below are of every job they have.
+    client, flooder, other = stack.client, new_parent(issuer), new_parent(issuer)
     env = {**stack.worker_env, **FAIR_WORKER}
     with running_worker(env), running_worker(env) as second:
         flood = [start_job(client, flooder, steps=100, delay_ms=1000)["job_id"] for _ in range(8)]
@@ -49,7 +55,7 @@ def test_a_flood_of_long_jobs_leaves_slots_for_another_caller(
             _wait_until(
                 lambda: len(_jobs(client, flooder, "active")) >= 2,
                 15,
-                "the flood did not start",
+                lambda: f"the flood did not start: {_statuses(client, flooder)}",
             )
             started = time.monotonic()
             short = start_job(client, other, steps=1, delay_ms=0)["job_id"]
@@ -70,23 +76,26 @@ def test_a_flood_of_long_jobs_leaves_slots_for_another_caller(
                         len(_jobs(client, flooder, "failed")) == 1
                         and len(_jobs(client, flooder, "active")) == 2
                     ),
-                    30,
-                    "the caller's share was not given back after its worker died",
+                    45,
+                    lambda: (
+                        "the caller's share was not given back after its worker died: "
+                        + _statuses(client, flooder)
+                    ),
                 )
         finally:
             _abort_all(client, flooder, flood)
 
 
 def test_a_caller_alone_runs_one_job_after_another_without_waiting_for_a_tick(
-    stack: PrivateStack, auth: Auth
+    stack: PrivateStack, issuer: devstack.IssuerInfo
 ) -> None:
-    client, headers = stack.client, auth("carol")
+    client, headers = stack.client, new_parent(issuer)
     with running_worker({**stack.worker_env, **FAIR_WORKER}):
         started = time.monotonic()
         jobs = [start_job(client, headers, steps=1, delay_ms=0)["job_id"] for _ in range(8)]
         most_active = 0
         while len(_jobs(client, headers, "complete")) < len(jobs):
-            assert time.monotonic() - started < 30, "the caller's jobs did not all run"
+            assert time.monotonic() - started < 30, _statuses(client, headers)
             most_active = max(most_active, len(_jobs(client, headers, "active")))
         took = time.monotonic() - started
     assert most_active == 1  # one at a time, and never failed for waiting

@@ -225,11 +225,17 @@ def test_an_unknown_or_foreign_job_closes_4404(
         _wait_numsub(f"job_progress:{job_id}", 0)
 
 
-def test_echo_sends_text_back_without_a_token(api_process: str) -> None:
-    with open_socket(api_process, "/ws/echo") as socket:
+def test_echo_sends_text_back(api_process: str, token: Token) -> None:
+    with open_socket(api_process, f"/ws/echo?token={token('alice')}") as socket:
         for text in ("hello", "", "ünïcode ✓", "x" * 10_000):
             socket.send(text)
             assert socket.recv(timeout=5) == text
+
+
+@pytest.mark.parametrize("query", ["", "?token=", "?token=not-a-token"])
+def test_echo_needs_a_token_like_every_socket(api_process: str, query: str) -> None:
+    with open_socket(api_process, f"/ws/echo{query}") as socket:
+        assert close_code(socket) == 4401
 
 
 def _redis_connections_of(base_url: str) -> int:
