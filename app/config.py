@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "SETTINGS_STATE_KEY",
     "ConfigError",
     "DatabaseSettings",
     "Settings",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 DEFAULT_ENV_FILE = ".env"
+# Where the API keeps its `Settings` in the Litestar app's state.
+SETTINGS_STATE_KEY = "settings"
 
 
 class ConfigError(Exception):
@@ -153,6 +156,19 @@ class WorkerSettings(DatabaseSettings):
         1.5, gt=0, validation_alias=_env("JOB_ENQUEUE_TIMEOUT_SECONDS")
     )
     worker_concurrency: int = Field(10, ge=1, validation_alias=_env("WORKER_CONCURRENCY"))
+    # Fairness: of one worker's slots, one caller holds at most this many at once; their
+    # other jobs wait their turn (app/jobs/shares.py). Unset: a third of
+    # WORKER_CONCURRENCY, at least 1. Declared after worker_concurrency, which it reads.
+    max_active_jobs_per_user: int = Field(
+        None,  # type: ignore[assignment]  # filled in by _active_share below
+        ge=1,
+        validation_alias=_env("MAX_ACTIVE_JOBS_PER_USER"),
+    )
+    # A job's result is stored in its record and served by GET /v1/jobs/{id}; one whose
+    # JSON is larger than this fails the job instead (an export says so early).
+    max_job_result_bytes: int = Field(
+        1_048_576, ge=1024, validation_alias=_env("MAX_JOB_RESULT_BYTES")
+    )
     job_sweep_interval_s: int = Field(10, ge=1, validation_alias=_env("JOB_SWEEP_INTERVAL_SECONDS"))
     # A worker that has not said "alive" for this long is dead: the sweep fails or
     # retries its active jobs.
@@ -179,6 +195,15 @@ class WorkerSettings(DatabaseSettings):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         return _url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("max_active_jobs_per_user", mode="before")
+    @classmethod
+    def _active_share(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return value
+        concurrency = info.data.get("worker_concurrency")
+        # Without a valid concurrency its own error is reported; 1 keeps this one quiet.
+        return max(1, concurrency // 3) if isinstance(concurrency, int) else 1
 
     @field_validator("database_pooler")
     @classmethod
@@ -256,6 +281,8 @@ class Settings(WorkerSettings):
     max_sockets_per_process: int = Field(
         1500, ge=1, validation_alias=_env("MAX_SOCKETS_PER_PROCESS")
     )
+    # Children one parent may have; one more is a 409 (replacing one is always allowed).
+    max_children_per_parent: int = Field(50, ge=1, validation_alias=_env("MAX_CHILDREN_PER_PARENT"))
 
     @field_validator("metrics_token")
     @classmethod

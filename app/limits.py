@@ -11,8 +11,8 @@
   limit costs others nothing.
 - Job creation (`JOB_LIMIT_PER_MINUTE`): the same window, counted in Redis on each
   `POST /v1/jobs` (which talks to Redis anyway).
-- Open jobs (`MAX_OPEN_JOBS_PER_USER`): `check_open_jobs`, called by the jobs service with
-  the caller's queued + active count.
+- Open jobs (`MAX_OPEN_JOBS_PER_USER`): counted by the jobs repository with the insert
+  (app/jobs/repository.py); `too_many_open_jobs` is its 429.
 
 Redis down: nothing is refused for lack of a counter. A process keeps counting locally
 and stops waiting on Redis for `REDIS_BACKOFF_S` after a failure.
@@ -43,8 +43,8 @@ __all__ = [
     "JobCreationLimiter",
     "LimitsPlugin",
     "RequestLimiter",
-    "check_open_jobs",
     "limit_job_creation",
+    "too_many_open_jobs",
 ]
 
 logger = logging.getLogger("app.limits")
@@ -245,13 +245,12 @@ async def limit_job_creation(
         )
 
 
-def check_open_jobs(open_jobs: int, limit: int) -> None:
-    """429 when a caller already has `limit` queued or active jobs (`limit` 0: no cap)."""
-    if limit and open_jobs >= limit:
-        raise TooManyRequestsException(
-            detail=f"Too many open jobs: at most {limit} queued or active at once",
-            headers={"Retry-After": str(OPEN_JOBS_RETRY_AFTER_S)},
-        )
+def too_many_open_jobs(limit: int) -> TooManyRequestsException:
+    """The 429 for a caller who already has `limit` queued or active jobs."""
+    return TooManyRequestsException(
+        detail=f"Too many open jobs: at most {limit} queued or active at once",
+        headers={"Retry-After": str(OPEN_JOBS_RETRY_AFTER_S)},
+    )
 
 
 class LimitsPlugin(InitPluginProtocol):

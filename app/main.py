@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 
 from app.auth.plugin import KeycloakAuthPlugin
-from app.config import ConfigError, Settings, get_settings
+from app.config import SETTINGS_STATE_KEY, ConfigError, Settings, get_settings
 from app.cors import Cors
 from app.db import build_sqlalchemy_plugin
 from app.docs import (
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=build_openapi_config(auth.openapi_components(), settings),
         on_startup=[mark_legacy_aliases, document_error_responses, freeze_startup_objects],
+        state=State({SETTINGS_STATE_KEY: settings}),
         # Logging is configured above, as JSON; Litestar's own setup would replace it.
         logging_config=None,
         debug=False,

@@ -3,7 +3,9 @@
 usage: scripts/bench [--duration S] [--connections N] [--rounds N] [--only NAME,...]
                      [--json FILE] [--profile NAME]
        scripts/bench --soak [--duration S] [--connections N] [--json FILE]
-       scripts/bench --workers 1,2,4 [--apis 1,2] [--jobs N] [--json FILE]
+       scripts/bench --workers 1,2,4 [--apis 1,2] [--job-count N] [--json FILE]
+       scripts/bench --jobs [--job-count N] [--job-steps S] [--connections N] [--rounds N]
+                     [--json FILE] [--celery-peer DIR]
 
 Throughput (default): starts PostgreSQL and Redis (DATABASE_URL / REDIS_URL when set, else
 embedded ones), a private database migrated with Alembic, the dev token issuer, the API
@@ -21,7 +23,7 @@ at 50 connections, counting every unexpected status, with p50/p99 per operation 
 API process's RSS sampled every 10 s (target < 120 MiB and flat).
 
 Scaling (--workers): the numbers behind the Kubernetes replica advice (README
-"Kubernetes"). For each worker count, --jobs demo jobs of fixed work (10 steps, no pauses)
+"Kubernetes"). For each worker count, --job-count demo jobs of fixed work (10 steps, no pauses)
 are queued through the API, then that many SAQ worker processes start; jobs finished per
 second are counted from when the last worker says alive (startup is not counted). Then
 /v1/me and /v1/children are loaded through the edge (nginx with scripts/edge/nginx.conf,
@@ -30,6 +32,15 @@ pinned to a core: the processes share the machine as replicas share a node.
 
 --profile NAME attaches py-spy to the API while NAME is under load and prints where the
 time goes (the collapsed stacks are kept under .devdata/bench/).
+
+Jobs (--jobs): the jobs path end to end. The API (one uvicorn process, pinned with the
+driver) and one SAQ worker (`saq app.worker.settings`, pinned to the other core); the
+driver POSTs --job-count demo jobs of --job-steps steps (no delay) with --connections
+(default 16) in flight, then waits until every record says `complete`. Per round: jobs/s
+from the first POST to the last completion, the worker's CPU ms per job and the API's
+CPU ms per POST (utime + stime of each process over the round). The creation limits stay
+on, raised above what the one bench user sends. --celery-peer DIR also runs DIR/run.py,
+a side-by-side driver for a Celery stack doing the same work, from this checkout.
 """
 
 from __future__ import annotations
@@ -154,6 +165,7 @@ class Stack:
     database_url: str
     baseline_url: str | None = None
     baseline_pid: int | None = None
+    worker_pid: int | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     # What the API was started with, for starting more API or worker processes alike.
     env: dict[str, str] = field(default_factory=dict)
@@ -242,8 +254,13 @@ def start_stack(
     api_log: Path | None,
     app: str = "app.main:app",
     extra_env: dict[str, str] | None = None,
+    api_cpu: str | None = None,
+    worker_cpu: str | None = None,
 ) -> Stack:
-    """Start everything on `stack`, which stops it all (in reverse order) when closed."""
+    """Start everything on `stack`, which stops it all (in reverse order) when closed.
+
+    The API runs on `api_cpu` (default: the server core), the worker on `worker_cpu`
+    (default: unpinned)."""
     services = stack.enter_context(backing_services(STATE_DIR, durable=False))
     database_url = stack.enter_context(private_database(services.database_url))
     issuer = stack.enter_context(dev_issuer())
@@ -269,12 +286,13 @@ def start_stack(
     if api_log is not None:
         log_sink = stack.enter_context(api_log.open("ab"))
     port = free_port()
+    api_cpu = api_cpu or cpus.server
     api = stack.enter_context(
-        _server("API", cpus.pinned(cpus.server, _uvicorn(app, port)), env, log_sink)
+        _server("API", cpus.pinned(api_cpu, _uvicorn(app, port)), env, log_sink)
     )
     api_url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{api_url}/health", timeout=60, process=api)
-    log(f"API {api.pid} on {api_url} (cpu {cpus.server or 'any'})")
+    log(f"API {api.pid} on {api_url} (cpu {api_cpu or 'any'})")
     result = Stack(api_url=api_url, api=api, issuer=issuer, database_url=database_url, env=env)
     if baseline:
         port = free_port()
@@ -287,8 +305,10 @@ def start_stack(
         wait_for_http(f"{result.baseline_url}/", timeout=60, process=process)
         log(f"baseline {process.pid} on {result.baseline_url}")
     if worker and (REPO_ROOT / "app" / "worker.py").exists():
-        stack.enter_context(_server("worker", WORKER_COMMAND, env, subprocess.DEVNULL))
-        log("SAQ worker started")
+        command = cpus.pinned(worker_cpu, WORKER_COMMAND)
+        process = stack.enter_context(_server("worker", command, env, subprocess.DEVNULL))
+        result.worker_pid = process.pid
+        log(f"SAQ worker {process.pid} started (cpu {worker_cpu or 'any'})")
     return result
 
 
@@ -1617,7 +1637,7 @@ def scaling(args: argparse.Namespace) -> int:
         load_before = os.getloadavg()
         for _ in range(args.rounds):
             for processes in args.workers:
-                run = measure_workers(api, processes, args.jobs, args.api_log)
+                run = measure_workers(api, processes, args.job_count, args.api_log)
                 job_runs[processes].append(run)
         # Seeded once: every API count reads the same rows.
         wanted = [endpoint for endpoint in ENDPOINTS if endpoint.name in SCALING_ENDPOINTS]
@@ -1639,7 +1659,7 @@ def scaling(args: argparse.Namespace) -> int:
     )
     print(
         f"median of {args.rounds} interleaved rounds; demo jobs {json.dumps(DEMO_JOB['params'])},"
-        f" {args.jobs} per run, worker startup not counted; {args.duration:g} s per API run"
+        f" {args.job_count} per run, worker startup not counted; {args.duration:g} s per API run"
     )
     print(
         f"{'worker processes':<18} {'jobs/s':>8} {'x first':>8} {'failed':>7}"
@@ -1681,6 +1701,186 @@ def scaling(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- jobs: POST /v1/jobs -> SAQ -> worker ------------------------------------------------------
+
+JOB_WAIT_S = 300.0
+# Limits stay on (they are part of a POST's cost) but far above what one bench user sends.
+JOB_BENCH_ENV = {"JOB_LIMIT_PER_MINUTE": "1000000000", "MAX_OPEN_JOBS_PER_USER": "100000000"}
+
+
+@dataclass
+class JobRound:
+    jobs: int
+    posted_s: float
+    wall_s: float
+    api_cpu_s: float
+    worker_cpu_s: float
+    statuses: dict[int, int]
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.jobs / self.wall_s
+
+    @property
+    def worker_ms_per_job(self) -> float:
+        return 1000 * self.worker_cpu_s / self.jobs
+
+    @property
+    def api_ms_per_post(self) -> float:
+        return 1000 * self.api_cpu_s / self.jobs
+
+
+async def _count_complete(connection: asyncpg.Connection, since: dt.datetime) -> int:
+    # Plain SQL on purpose: the bench reads the table as an outsider would.
+    count = await connection.fetchval(
+        "SELECT count(*) FROM jobs WHERE status = 'complete' AND created_at >= $1", since
+    )
+    return int(count)
+
+
+async def _job_round(
+    stack: Stack, count: int, steps: int, in_flight: int, worker_pid: int
+) -> JobRound:
+    """POST `count` demo jobs, `in_flight` at a time, and wait until all are complete."""
+    body = {"kind": "demo", "params": {"steps": steps, "delay_ms": 0}}
+    statuses: Counter[int] = Counter()
+    connection = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+    try:
+        since = await connection.fetchval("SELECT now()")
+        api_cpu, worker_cpu = process_cpu_seconds(stack.api.pid), process_cpu_seconds(worker_pid)
+        limits = httpx.Limits(max_connections=in_flight)
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, headers=stack.headers(BENCH_USER), limits=limits, timeout=30
+        ) as client:
+            gate = asyncio.Semaphore(in_flight)
+
+            async def post() -> None:
+                async with gate:
+                    response = await client.post("/v1/jobs", json=body)
+                statuses[response.status_code] += 1
+
+            started = time.monotonic()
+            await asyncio.gather(*(post() for _ in range(count)))
+            posted = time.monotonic() - started
+        deadline = started + JOB_WAIT_S
+        while (done := await _count_complete(connection, since)) < count:
+            if statuses[202] < count or time.monotonic() > deadline:
+                answers = dict(statuses)
+                raise SystemExit(f"scripts/bench --jobs: {done} of {count} complete; {answers}")
+            await asyncio.sleep(0.02)
+        wall = time.monotonic() - started
+        return JobRound(
+            jobs=count,
+            posted_s=posted,
+            wall_s=wall,
+            api_cpu_s=process_cpu_seconds(stack.api.pid) - api_cpu,
+            worker_cpu_s=process_cpu_seconds(worker_pid) - worker_cpu,
+            statuses=dict(statuses),
+        )
+    finally:
+        await connection.close()
+
+
+def jobs(args: argparse.Namespace) -> int:
+    cpus = Cpus.pick()
+    # As the Celery side-by-side driver places them: the worker alone on one core, the
+    # API with the driver on the other.
+    api_cpu, worker_cpu = cpus.load, cpus.server
+    rounds: list[JobRound] = []
+    with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
+        api = start_stack(
+            stack,
+            cpus,
+            baseline=False,
+            worker=True,
+            api_log=args.api_log,
+            app=args.app,
+            extra_env=JOB_BENCH_ENV,
+            api_cpu=api_cpu,
+            worker_cpu=worker_cpu,
+        )
+        if api.worker_pid is None:
+            raise SystemExit("scripts/bench --jobs: no worker (app/worker.py) to run the jobs")
+        load_before = os.getloadavg()
+        # Warm-up, not measured: pools open, the first-call costs are paid.
+        asyncio.run(_job_round(api, 20, args.job_steps, args.connections, api.worker_pid))
+        for round_number in range(1, args.rounds + 1):
+            result = asyncio.run(
+                _job_round(api, args.job_count, args.job_steps, args.connections, api.worker_pid)
+            )
+            rounds.append(result)
+            log(
+                f"round {round_number}/{args.rounds}  {result.jobs_per_s:6.1f} jobs/s"
+                f"  worker {result.worker_ms_per_job:5.2f} ms CPU/job"
+                f"  API {result.api_ms_per_post:5.2f} ms CPU/POST  answers {result.statuses}"
+            )
+    summary = {
+        "jobs_per_s": statistics.median(r.jobs_per_s for r in rounds),
+        "worker_cpu_ms_per_job": statistics.median(r.worker_ms_per_job for r in rounds),
+        "api_cpu_ms_per_post": statistics.median(r.api_ms_per_post for r in rounds),
+    }
+    print(
+        f"\nscripts/bench --jobs: {args.job_count} demo jobs x {args.job_steps} steps (delay 0),"
+        f" {args.connections} POSTs in flight, median of {args.rounds} rounds; worker on cpu"
+        f" {worker_cpu or 'any'}, API + driver on cpu {api_cpu or 'any'}; load average"
+        f" before {load_before[0]:.2f}"
+    )
+    print(f"{'jobs/s':>8} {'worker CPU ms/job':>18} {'API CPU ms/POST':>16}")
+    print(
+        f"{summary['jobs_per_s']:8.1f} {summary['worker_cpu_ms_per_job']:18.2f}"
+        f" {summary['api_cpu_ms_per_post']:16.2f}"
+    )
+    print("(CPU per job is steadier than jobs/s on a shared machine.)")
+    if args.json:
+        report = {
+            "mode": "jobs",
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _git_commit(),
+            "settings": {
+                "jobs": args.job_count,
+                "steps": args.job_steps,
+                "in_flight": args.connections,
+                "rounds": args.rounds,
+                "worker_cpu": worker_cpu,
+                "api_cpu": api_cpu,
+                "load_average_before": load_before[0],
+            },
+            "rounds": [
+                {**r.__dict__, "statuses": {str(k): v for k, v in r.statuses.items()}}
+                for r in rounds
+            ],
+            "summary": summary,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        log(f"wrote {args.json}")
+    if args.celery_peer:
+        return _run_celery_peer(args)
+    return 0
+
+
+def _run_celery_peer(args: argparse.Namespace) -> int:
+    """The side-by-side driver in DIR (run.py), on this checkout, with the same work."""
+    driver = Path(args.celery_peer).resolve() / "run.py"
+    if not driver.exists():
+        raise SystemExit(f"scripts/bench --celery-peer: no run.py in {driver.parent}")
+    command = [
+        sys.executable,
+        str(driver),
+        "--jobs",
+        str(args.job_count),
+        "--steps",
+        str(args.job_steps),
+        "--conc",
+        str(args.connections),
+        "--rounds",
+        str(args.rounds),
+    ]
+    log(f"side by side: {' '.join(command)}")
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env={**os.environ, "BENCH_MAIN": str(REPO_ROOT)}
+    ).returncode
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -1709,7 +1909,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--apis", type=_counts, default=[1, 2], metavar="N,N,...", help="with --workers (1,2)"
     )
-    parser.add_argument("--jobs", type=int, default=600, help="demo jobs per --workers run (600)")
+    parser.add_argument(
+        "--jobs", action="store_true", help="the jobs path (POST /v1/jobs -> SAQ -> worker) instead"
+    )
+    parser.add_argument(
+        "--job-count", type=int, help="jobs per --jobs round (400) or --workers run (600)"
+    )
+    parser.add_argument("--job-steps", type=int, default=5, help="steps per demo job (5)")
+    parser.add_argument(
+        "--celery-peer",
+        metavar="DIR",
+        help="with --jobs: also run DIR/run.py, a side-by-side driver for a Celery stack"
+        " doing the same work, against this checkout",
+    )
     parser.add_argument(
         "--duration", type=float, default=None, help="seconds per run (6), or of the soak (120)"
     )
@@ -1753,9 +1965,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.duration_given = args.duration is not None
     args.connections_given = args.connections is not None
     args.duration = 6.0 if args.duration is None else args.duration
-    args.connections = 32 if args.connections is None else args.connections
+    args.connections = (16 if args.jobs else 32) if args.connections is None else args.connections
+    if args.job_count is None:
+        args.job_count = 600 if args.workers else 400
     if args.duration <= 0 or args.connections <= 0 or args.rounds <= 0:
         parser.error("--duration, --connections and --rounds must be positive")
+    if args.jobs and (args.job_count <= 0 or not 1 <= args.job_steps <= 100):
+        parser.error("--job-count must be positive and --job-steps 1..100")
+    if args.celery_peer and not args.jobs:
+        parser.error("--celery-peer goes with --jobs")
     if args.profile and args.profile not in {e.name for e in (BASELINE, *ENDPOINTS)}:
         parser.error(f"--profile: unknown endpoint {args.profile!r}")
     return args
@@ -1768,6 +1986,8 @@ def main(argv: list[str]) -> int:
     try:
         if args.workers:
             return scaling(args)
+        if args.jobs:
+            return jobs(args)
         return soak(args) if args.soak else throughput(args)
     except KeyboardInterrupt:
         log("interrupted")

@@ -113,6 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "RATE_LIMIT_PER_MINUTE": "100000",
             "JOB_LIMIT_PER_MINUTE": "100000",
             "MAX_OPEN_JOBS_PER_USER": "100000",  # jobs tests leave queued jobs behind
+            # Fair shares off for the suite's workers (their own test turns them on).
+            "MAX_ACTIVE_JOBS_PER_USER": "100000",
             "LIMITS_KEY_PREFIX": f"test-{name}:limits:",
             **issuer.env(),
         }

@@ -11,11 +11,13 @@ from typing import Any
 
 import asyncpg
 import devstack
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
 from tests.support.family import Headers, frozen_today, new_parent
+from tests.support.processes import running_api
 
 ID_RULE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -260,6 +262,65 @@ async def test_parallel_posts_from_two_parents_give_each_its_own_child(
     for codes in by_parent.values():
         assert sorted(codes) == [200, 200, 200, 200, 201], by_parent
     assert await db.fetchval("SELECT count(*) FROM children WHERE id = $1", child_id) == 2
+
+
+# --- the cap on children per parent (issue 19, finding 5) ------------------------------
+
+MAX_CHILDREN = 50  # MAX_CHILDREN_PER_PARENT's default
+
+
+async def give_children(db: asyncpg.Connection, owner_sub: str, count: int) -> list[str]:
+    """`count` children for a parent, written directly (faster than one POST each)."""
+    ids = [unique_id("many") for _ in range(count)]
+    await db.executemany(
+        "INSERT INTO children (owner_sub, id, name, birthday) VALUES ($1, $2, 'Kid', $3)",
+        [(owner_sub, child_id, dt.date(2019, 5, 4)) for child_id in ids],
+    )
+    return ids
+
+
+async def test_one_child_past_the_cap_is_409_naming_it_and_replacing_stays_allowed(
+    client: TestClient[Litestar], parent: Headers, other_parent: Headers, db: asyncpg.Connection
+) -> None:
+    owner_sub = sub_of(client, parent)
+    ids = await give_children(db, owner_sub, MAX_CHILDREN - 1)
+    assert client.post("/v1/children", json=body(), headers=parent).status_code == 201
+    refused = client.post("/v1/children", json=body(id=unique_id()), headers=parent)
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "status_code": 409,
+        "detail": f"Too many children: a parent may have at most {MAX_CHILDREN}",
+    }
+    assert client.post("/v1/children", json=body(), headers=parent).status_code == 409
+    assert await count_for(db, owner_sub) == MAX_CHILDREN
+    # At the cap, every child of the parent can still be replaced.
+    replaced = client.post("/v1/children", json=body(id=ids[0], name="Renamed"), headers=parent)
+    assert replaced.status_code == 200
+    assert replaced.json()["name"] == "Renamed"
+    # The list stays the plain array, bounded by the cap.
+    listed = client.get("/v1/children", headers=parent).json()
+    assert isinstance(listed, list)
+    assert len(listed) == MAX_CHILDREN
+    # Another parent is not counted against it, and after a delete there is room again.
+    assert client.post("/v1/children", json=body(), headers=other_parent).status_code == 201
+    assert client.delete(f"/v1/children/{ids[1]}", headers=parent).status_code == 204
+    assert client.post("/v1/children", json=body(), headers=parent).status_code == 201
+
+
+async def test_parallel_creates_at_the_cap_make_exactly_one_child(
+    issuer: devstack.IssuerInfo, db: asyncpg.Connection
+) -> None:
+    """Through a real API process (uvicorn), so the requests truly overlap."""
+    headers = new_parent(issuer)
+    with running_api() as base_url:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as api:
+            owner_sub = (await api.get("/v1/me")).json()["sub"]
+            await give_children(db, owner_sub, MAX_CHILDREN - 1)
+            responses = await asyncio.gather(
+                *(api.post("/v1/children", json=body(name=f"Twin {n}")) for n in range(20))
+            )
+    assert sorted(response.status_code for response in responses) == [201] + [409] * 19
+    assert await count_for(db, owner_sub) == MAX_CHILDREN
 
 
 # --- validation ------------------------------------------------------------------------

@@ -49,3 +49,31 @@ def test_operations_settings_are_read_and_zero_turns_a_limit_off() -> None:
 def test_malformed_operations_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({**VALID, name: value})
+
+
+def test_fair_share_is_a_third_of_the_concurrency_unless_set() -> None:
+    assert load_settings(VALID).max_active_jobs_per_user == 3  # WORKER_CONCURRENCY 10
+    for concurrency, share in (("1", 1), ("2", 1), ("6", 2), ("30", 10)):
+        settings = load_settings({**VALID, "WORKER_CONCURRENCY": concurrency})
+        assert settings.max_active_jobs_per_user == share
+    assert load_settings({**VALID, "MAX_ACTIVE_JOBS_PER_USER": "7"}).max_active_jobs_per_user == 7
+
+
+def test_bounds_on_answers_have_their_defaults() -> None:
+    settings = load_settings(VALID)
+    assert settings.max_job_result_bytes == 1_048_576
+    assert settings.max_children_per_parent == 50
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_ACTIVE_JOBS_PER_USER", "0"),
+        ("MAX_ACTIVE_JOBS_PER_USER", "some"),
+        ("MAX_JOB_RESULT_BYTES", "100"),
+        ("MAX_CHILDREN_PER_PARENT", "0"),
+    ],
+)
+def test_malformed_bounds_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**VALID, name: value})

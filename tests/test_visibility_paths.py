@@ -314,6 +314,7 @@ class _Run:
         self.owner_sub = owner_sub
         self.tenant_id = tenant_id
         self.engine = engine
+        self.max_result_bytes = 1_048_576
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def report(self, step: int, message: str) -> None:

@@ -8,11 +8,12 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_409_CONFLICT
 
 from app.children.deps import ChildServiceDependency, child_dependencies, child_reads
 from app.children.schemas import Child, ChildUpsert
 from app.clock import utc_today
+from app.config import SETTINGS_STATE_KEY, Settings
 
 __all__ = ["ChildrenController"]
 
@@ -36,7 +37,12 @@ class ChildrenController(Controller):
         responses={
             HTTP_200_OK: ResponseSpec(
                 data_container=Child, description="An existing child of yours was replaced"
-            )
+            ),
+            HTTP_409_CONFLICT: ResponseSpec(
+                None,
+                description="You already have `MAX_CHILDREN_PER_PARENT` children (50): "
+                "replace one, or delete one first",
+            ),
         },
     )
     async def upsert_child(
@@ -48,8 +54,12 @@ class ChildrenController(Controller):
         """Without `id`, or with an id none of your children has: create (201). With the
         id of one of your children: replace every field (200); omitted `interests` become
         `[]` and an omitted `avatar` becomes `null`. Ids are per parent: another parent's
-        child with the same id is a different child, untouched."""
-        child, created = await child_service.upsert_child(data, utc_today(request.app.state))
+        child with the same id is a different child, untouched. A parent has at most
+        `MAX_CHILDREN_PER_PARENT` children (default 50): one more is a 409."""
+        settings: Settings = request.app.state[SETTINGS_STATE_KEY]
+        child, created = await child_service.upsert_child(
+            data, utc_today(request.app.state), max_children=settings.max_children_per_parent
+        )
         return Response(child, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.children.models import ChildModel
@@ -34,6 +35,10 @@ CHILD_COLUMNS = (
     ChildModel.updated_at,
 )
 
+_columns = cast("Table", ChildModel.__table__).c
+# Seeds the hash of a parent's advisory-lock key, apart from the jobs' admission locks.
+_ADMISSION_LOCK_SEED = 0x6B696473
+
 _LIST = PrecompiledSelect(
     lambda: select(*CHILD_COLUMNS).order_by(ChildModel.created_at, ChildModel.id), Child
 )
@@ -55,10 +60,10 @@ class ChildFields:
 class ChildRepository(DomainRepository[ChildModel]):
     model_type = ChildModel
 
-    def _owner(self) -> str:
+    def _parent(self) -> OwnerScope:
         if not isinstance(self.scope, OwnerScope):
             raise ScopeError("children are written for one parent")
-        return self.scope.owner_sub
+        return self.scope
 
     async def list_for_owner(self) -> list[Child]:
         return (await self.run_precompiled(_LIST)).structs()
@@ -67,17 +72,37 @@ class ChildRepository(DomainRepository[ChildModel]):
         found = (await self.run_precompiled(_GET, child_id=child_id)).structs()
         return found[0] if found else None
 
-    async def upsert_owned(self, child_id: str, fields: ChildFields) -> tuple[Child, bool]:
-        """The saved child and whether it was created, in one statement: concurrent
-        requests with the same new id cannot race (one inserts, the others wait for its
-        row lock, then update it). Another parent's child with that id is another row."""
+    async def upsert_owned(
+        self, child_id: str, fields: ChildFields, *, max_children: int
+    ) -> tuple[Child, bool] | None:
+        """The saved child and whether it was created; None when `child_id` is new and
+        the parent already has `max_children`.
+
+        Under the parent's admission lock (a transaction-level advisory lock, held until
+        the request's transaction ends), one statement counts and writes: two requests
+        at 49 cannot both add the 50th, and requests with the same new id cannot race
+        (one inserts, the others then update it). Replacing a child is never refused.
+        Another parent's child with that id is another row; other parents never wait.
+        """
+        parent = self._parent()
+        owner = parent.owner_sub
+        lock_key = func.hashtextextended(owner, _ADMISSION_LOCK_SEED)
+        await self.session.execute(select(func.pg_advisory_xact_lock(lock_key)))
         values = {
             "name": fields.name,
             "birthday": fields.birthday,
             "interests": fields.interests,
             "avatar": fields.avatar,
         }
-        insert_child = insert(ChildModel).values(owner_sub=self._owner(), id=child_id, **values)
+        row_values = {"owner_sub": owner, "id": child_id, **values}
+        mine = parent.criterion(ChildModel)  # named: the insert is not scoped for us
+        count = select(func.count()).select_from(ChildModel).where(mine).scalar_subquery()
+        replacing = exists().where(mine, ChildModel.id == child_id)
+        # The new row's values, selected only while there is room or the id is taken.
+        source = select(
+            *(literal(value, _columns[name].type) for name, value in row_values.items())
+        ).where(or_(count < max_children, replacing))
+        insert_child = insert(ChildModel).from_select(list(row_values), source)
         statement = insert_child.on_conflict_do_update(
             index_elements=[ChildModel.owner_sub, ChildModel.id],
             set_={**values, "updated_at": func.now()},
@@ -87,7 +112,9 @@ class ChildRepository(DomainRepository[ChildModel]):
             # updated_at from a later one.
             (ChildModel.created_at == ChildModel.updated_at).label("created"),
         )
-        row = (await self.session.execute(statement)).one()
+        row = (await self.session.execute(statement)).first()
+        if row is None:
+            return None
         return struct_from_row(row, Child), bool(row.created)
 
     async def delete_owned(self, child_id: str) -> bool:

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import uuid_utils
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ClientException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.children.models import ChildModel
@@ -87,15 +88,24 @@ class ChildService(DomainService[ChildModel, ChildRepository]):
             raise NotFoundException(_NOT_FOUND)
         return child
 
-    async def upsert_child(self, data: ChildUpsert, today: dt.date) -> tuple[Child, bool]:
+    async def upsert_child(
+        self, data: ChildUpsert, today: dt.date, *, max_children: int
+    ) -> tuple[Child, bool]:
         """Create (True) or replace (False) one of the parent's children.
 
-        Validation runs before any SQL, so a 400 never writes anything.
+        Validation runs before any SQL, so a 400 never writes anything. A parent with
+        `max_children` children may replace them but not add one more (409).
         """
         fields = validate_fields(data, today)
         # Time-ordered ids keep new rows at the end of the primary-key index.
         child_id = data.id or str(uuid_utils.uuid7())
-        return await self.repository.upsert_owned(child_id, fields)
+        saved = await self.repository.upsert_owned(child_id, fields, max_children=max_children)
+        if saved is None:
+            raise ClientException(
+                detail=f"Too many children: a parent may have at most {max_children}",
+                status_code=HTTP_409_CONFLICT,
+            )
+        return saved
 
     async def delete_child(self, child_id: str) -> None:
         if not valid_child_id(child_id) or not await self.repository.delete_owned(child_id):

@@ -17,6 +17,11 @@ mode) every call is an unnamed statement, so nothing outlives the transaction.
 Rows become msgspec Structs by name: the columns are matched to the Struct's fields by
 their labels when the statement is first compiled, and a field without a column of the
 same name fails right there.
+
+`PrecompiledStatement` is the same for a statement on a table without row scope (a hot write:
+INSERT or UPDATE ... RETURNING, or a SELECT), compiled once per dialect. It runs alone
+in autocommit (`rows`), or on a driver connection the caller holds (`rows_on`), e.g.
+inside the caller's `connection.transaction()` when two statements must be one unit.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import Select
+from sqlalchemy import Executable, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,7 +40,7 @@ from app.db.driver import driver_connection
 from app.db.scope import OwnedMixin, RowScope, ScopeError
 from app.db.visibility import visibility_options
 
-__all__ = ["PrecompiledRows", "PrecompiledSelect"]
+__all__ = ["PrecompiledRows", "PrecompiledSelect", "PrecompiledStatement"]
 
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
@@ -55,6 +60,47 @@ class _Compiled:
     exact: bool
     # The Struct takes (some) fields by keyword only.
     keywords: bool
+
+
+def _compile(statement: Any, dialect: Dialect, row_type: type[msgspec.Struct]) -> _Compiled:
+    """Compile `statement` for `dialect`, its columns matched to `row_type`'s fields."""
+    result = statement.compile(dialect=dialect)
+    names = tuple(result.positiontup or ())
+    binds = result.binds
+    processors = tuple(
+        binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    defaults = tuple(binds[name].effective_value for name in names)
+    labels = [str(column.key) for column in statement.exported_columns]
+    columns = {label: index for index, label in enumerate(labels)}
+    missing = [name for name in row_type.__struct_fields__ if name not in columns]
+    if missing:
+        raise TypeError(f"{row_type.__name__} fields without a column: {missing}")
+    fields = tuple(columns[name] for name in row_type.__struct_fields__)
+    return _Compiled(
+        sql=str(result),
+        names=names,
+        defaults=defaults,
+        processors=processors,
+        fields=fields,
+        columns=columns,
+        exact=fields == tuple(range(len(labels))),
+        keywords=any(
+            parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            for parameter in inspect.signature(row_type).parameters.values()
+        ),
+    )
+
+
+def _arguments(compiled: _Compiled, values: Mapping[str, Any]) -> list[Any]:
+    """The positional arguments of a call: `values` by name, else the compiled-in ones."""
+    args = []
+    for name, default, process in zip(
+        compiled.names, compiled.defaults, compiled.processors, strict=True
+    ):
+        value = values.get(name, default)
+        args.append(value if process is None or value is None else process(value))
+    return args
 
 
 class PrecompiledSelect(Generic[StructT]):
@@ -86,32 +132,7 @@ class PrecompiledSelect(Generic[StructT]):
             if isinstance(entity, type) and issubclass(entity, OwnedMixin) and entity not in scopes:
                 raise ScopeError(f"{entity.__name__} is owned: a precompiled read needs its scope")
         statement = statement.options(*visibility_options(scopes, include_deleted=include_deleted))
-        result = statement.compile(dialect=dialect)
-        names = tuple(result.positiontup or ())
-        binds = result.binds
-        processors = tuple(
-            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        )
-        defaults = tuple(binds[name].effective_value for name in names)
-        labels = [str(column.key) for column in statement.selected_columns]
-        columns = {label: index for index, label in enumerate(labels)}
-        missing = [name for name in self._row_type.__struct_fields__ if name not in columns]
-        if missing:
-            raise TypeError(f"{self._row_type.__name__} fields without a column: {missing}")
-        fields = tuple(columns[name] for name in self._row_type.__struct_fields__)
-        compiled = _Compiled(
-            sql=str(result),
-            names=names,
-            defaults=defaults,
-            processors=processors,
-            fields=fields,
-            columns=columns,
-            exact=fields == tuple(range(len(labels))),
-            keywords=any(
-                parameter.kind is inspect.Parameter.KEYWORD_ONLY
-                for parameter in inspect.signature(self._row_type).parameters.values()
-            ),
-        )
+        compiled = _compile(statement, dialect, self._row_type)
         self._compiled[key] = compiled
         return compiled
 
@@ -126,13 +147,7 @@ class PrecompiledSelect(Generic[StructT]):
         values = dict(params)
         for model, scope in scopes.items():
             values.update(scope.parameters(model))
-        args = []
-        for name, default, process in zip(
-            compiled.names, compiled.defaults, compiled.processors, strict=True
-        ):
-            value = values.get(name, default)
-            args.append(value if process is None or value is None else process(value))
-        return compiled, args
+        return compiled, _arguments(compiled, values)
 
     def prepare(
         self,
@@ -169,6 +184,54 @@ class PrecompiledSelect(Generic[StructT]):
         self, engine: AsyncEngine, scopes: Mapping[type[Any], RowScope], **params: Any
     ) -> StructT | None:
         found = (await self.rows(engine, scopes, **params)).structs()
+        return found[0] if found else None
+
+
+class PrecompiledStatement(Generic[StructT]):
+    """One hot statement on a table without row scope: `build()` makes it (called once
+    per dialect); results (its RETURNING or selected columns) are `row_type` Structs."""
+
+    def __init__(self, build: Callable[[], Executable], row_type: type[StructT]) -> None:
+        self._build = build
+        self._row_type = row_type
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _prepare(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[_Compiled, list[Any]]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            statement = self._build()
+            for description in getattr(statement, "column_descriptions", ()):
+                entity = description.get("entity")
+                if isinstance(entity, type) and issubclass(entity, OwnedMixin):
+                    raise ScopeError(
+                        f"{entity.__name__} is owned: use PrecompiledSelect with its scope"
+                    )
+            compiled = self._compiled[dialect.name] = _compile(statement, dialect, self._row_type)
+        return compiled, _arguments(compiled, params)
+
+    def prepare(self, dialect: Dialect, **params: Any) -> tuple[str, list[Any]]:
+        """The SQL and the positional arguments a call would send (for EXPLAIN in tests)."""
+        compiled, args = self._prepare(dialect, params)
+        return compiled.sql, args
+
+    async def rows(self, engine: AsyncEngine, **params: Any) -> PrecompiledRows[StructT]:
+        """Run it alone, in autocommit, on a pooled connection of `engine`."""
+        compiled, args = self._prepare(engine.dialect, params)
+        async with driver_connection(engine) as connection:
+            records = await connection.fetch(compiled.sql, *args)
+        return PrecompiledRows(self._row_type, compiled, records)
+
+    async def rows_on(
+        self, connection: Any, dialect: Dialect, **params: Any
+    ) -> PrecompiledRows[StructT]:
+        """Run it on a driver connection the caller holds (from `driver_connection`)."""
+        compiled, args = self._prepare(dialect, params)
+        return PrecompiledRows(
+            self._row_type, compiled, await connection.fetch(compiled.sql, *args)
+        )
+
+    async def one_or_none(self, engine: AsyncEngine, **params: Any) -> StructT | None:
+        found = (await self.rows(engine, **params)).structs()
         return found[0] if found else None
 
 

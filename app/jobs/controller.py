@@ -16,7 +16,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
 from app.auth import Caller
 from app.errors import exception_handlers
-from app.jobs.deps import provide_job_service
+from app.jobs.deps import provide_job_creator, provide_job_service
 from app.jobs.registry import KINDS
 from app.jobs.schemas import Job, JobPage, JobRequest
 from app.jobs.service import JobService
@@ -46,7 +46,10 @@ def _name_the_kinds(
 
 class JobController(Controller):
     tags = ["jobs"]
-    dependencies = {"job_service": Provide(provide_job_service, sync_to_thread=False)}
+    dependencies = {
+        "job_service": Provide(provide_job_service, sync_to_thread=False),
+        "job_creator": Provide(provide_job_creator, sync_to_thread=False),
+    }
     exception_handlers = {ValidationException: _name_the_kinds}
 
     @post(
@@ -63,11 +66,18 @@ class JobController(Controller):
         guards=[limit_job_creation],
     )
     async def create_job(
-        self, caller: Caller, data: JSONBody[JobRequest], job_service: NamedDependency[JobService]
+        self, caller: Caller, data: JSONBody[JobRequest], job_creator: NamedDependency[JobService]
     ) -> Job:
-        return await job_service.create(caller, data)
+        return await job_creator.create(caller, data)
 
-    @get(["/v1/jobs", "/jobs"], summary="The caller's recent jobs, newest first")
+    @get(
+        ["/v1/jobs", "/jobs"],
+        summary="The caller's recent jobs, newest first",
+        description=(
+            "A page of `limit` jobs (1-100, default 20) from `offset`, with the `total`. "
+            "Listed jobs carry no `result`: read `GET /v1/jobs/{job_id}` for it."
+        ),
+    )
     async def list_jobs(
         self,
         caller: Caller,

@@ -70,7 +70,11 @@ def build_queue_config(settings: WorkerSettings, queue: WorkerQueue) -> QueueCon
 
 
 def build_saq_config(settings: WorkerSettings) -> SAQConfig:
-    queue = WorkerQueue(create_queue_redis(settings.redis_url), name=settings.saq_queue)
+    queue = WorkerQueue(
+        create_queue_redis(settings.redis_url),
+        name=settings.saq_queue,
+        max_active_per_owner=settings.max_active_jobs_per_user,
+    )
     return SAQConfig(
         queue_configs=[build_queue_config(settings, queue)],
         # Our queue class, not the one litestar-saq would build from the broker.

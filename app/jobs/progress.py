@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -19,6 +19,9 @@ from sqlalchemy import Row
 
 from app.jobs.schemas import ProgressMessage, ProgressPayload
 from app.jobs.status import JobStatus
+
+if TYPE_CHECKING:
+    from app.jobs.repository import ProgressRow
 
 __all__ = ["ProgressPublisher", "parse_job_id", "progress_channel", "progress_message"]
 
@@ -40,7 +43,7 @@ def parse_job_id(raw: str) -> uuid.UUID | None:
         return None
 
 
-def progress_message(row: Row[Any]) -> ProgressMessage:
+def progress_message(row: Row[Any] | ProgressRow) -> ProgressMessage:
     """The message for a row holding the progress columns."""
     return ProgressMessage(
         job_id=str(row.id),

@@ -1,7 +1,8 @@
 """The SAQ queue this service uses, in the API and in the worker.
 
-`WorkerQueue` is SAQ's `RedisQueue` with three changes, all through methods SAQ's worker
-calls on any queue (`dequeue`, `sweep`):
+`WorkerQueue` is SAQ's `RedisQueue` with five changes, all through methods SAQ's worker
+calls on any queue (`dequeue`, `sweep`, `finish`, `retry`, and the two storage hooks
+behind `update` and `finish`):
 
 - A stopping worker takes no new job: once `stop_taking_jobs()` is called, `dequeue`
   waits instead of asking Redis, and a job that arrives while it stops is handed back
@@ -9,10 +10,16 @@ calls on any queue (`dequeue`, `sweep`):
 - A Redis that fails or freezes is logged and waited out, instead of a silent retry
   loop: every call has a socket timeout (`create_queue_redis`), and a blocking dequeue
   waits `DEQUEUE_TIMEOUT_S`, well inside it.
+- Fair shares: a job whose caller already holds `MAX_ACTIVE_JOBS_PER_USER` of this
+  worker's slots is not started; it goes back to the queue untouched to wait its turn
+  (`app/jobs/shares.py`). `finish` and `retry` give the share back.
+- SAQ saves a job and then publishes its new status as two round trips, when it marks
+  a job active and when it finishes it; here each is one pipeline (`_update`,
+  `_finish`), with the same keys, values and message in the same order.
 - SAQ's sweep frees any job in its active list that is not marked active yet, which
   catches a job between a worker's dequeue and its "active" write (SAQ issue #277, open
   in 0.26). Here such a job is freed only once it has stayed so for a grace period.
-  This reads SAQ's active list and sweep lock by their names, so it is an adapter for
+  This and the pipelines read SAQ's keys by their names, so they are an adapter for
   saq 0.26.x only: pyproject pins `<0.27` and tests/jobs/test_saq_adapter.py fails with
   a clear message on another version.
 """
@@ -31,6 +38,8 @@ from redis.exceptions import RedisError
 from saq import Job as SaqJob
 from saq.job import Status
 from saq.queue.redis import RedisQueue
+
+from app.jobs.shares import FairShares
 
 __all__ = [
     "DEQUEUE_TIMEOUT_S",
@@ -67,10 +76,28 @@ def create_queue_redis(url: str) -> Redis:
 
 class WorkerQueue(RedisQueue):
     def __init__(
-        self, redis: Redis, *, name: str, mid_dequeue_grace_s: float = 30.0, **kwargs: Any
+        self,
+        redis: Redis,
+        *,
+        name: str,
+        max_active_per_owner: int | None = None,
+        mid_dequeue_grace_s: float = 30.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(redis, name=name, **kwargs)
         self.taking_jobs = True
+        # None: no share limit (the API's queue only enqueues; so do some tests).
+        self.fair = (
+            FairShares(
+                redis,
+                limit=max_active_per_owner,
+                active=self.namespace("active"),
+                incomplete=self.namespace("incomplete"),
+                queued=self.namespace("queued"),
+            )
+            if max_active_per_owner
+            else None
+        )
         self._grace_s = mid_dequeue_grace_s
         self._not_active_since: dict[str, float] = {}
         self._redis_failing = False
@@ -102,7 +129,53 @@ class WorkerQueue(RedisQueue):
             # Arrived while this worker stops: back to the queue, attempts untouched.
             await self.retry(job, error=None)
             return None
+        if job is not None and self.fair is not None and not await self.fair.admit(job):
+            return None  # over its caller's share: put back to wait its turn
         return job
+
+    async def _update(self, job: SaqJob, status: Status | None = None, **kwargs: Any) -> None:
+        if status is None:  # SAQ reads the stored status first: its own way
+            await super()._update(job, status, **kwargs)
+            return
+        job.status = status
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(job.id, self.serialize(job))
+            pipe.publish(job.id, job.status)
+            await pipe.execute()
+
+    async def _finish(
+        self,
+        job: SaqJob,
+        status: Status,
+        *,
+        result: Any = None,
+        error: str | None = None,
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(self.namespace("active"), 1, job.id)
+            pipe.zrem(self.namespace("incomplete"), job.id)
+            if job.ttl > 0:
+                pipe.setex(job.id, job.ttl, self.serialize(job))
+            elif job.ttl == 0:
+                pipe.set(job.id, self.serialize(job))
+            else:
+                pipe.delete(job.id)
+            pipe.publish(job.id, job.status)
+            await pipe.execute()
+
+    async def finish(self, job: SaqJob, status: Status, **kwargs: Any) -> None:
+        try:
+            await super().finish(job, status, **kwargs)
+        finally:
+            if self.fair is not None:
+                await self.fair.release(job)
+
+    async def retry(self, job: SaqJob, error: str | None) -> None:
+        try:
+            await super().retry(job, error)
+        finally:
+            if self.fair is not None:
+                await self.fair.release(job)
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         # The same lock as SAQ's: one sweep per `lock` seconds across all workers.

@@ -30,7 +30,7 @@ from app.jobs.schemas import (
 from app.projects.schemas import Project, ProjectSort
 from app.projects.service import ProjectService
 
-__all__ = ["KINDS", "JobFailure", "JobKind", "JobRun", "kind_of"]
+__all__ = ["KINDS", "JobFailure", "JobKind", "JobRun", "check_result_size", "kind_of"]
 
 P = TypeVar("P", bound=msgspec.Struct)
 R = TypeVar("R", bound=msgspec.Struct)
@@ -38,6 +38,15 @@ R = TypeVar("R", bound=msgspec.Struct)
 
 class JobFailure(Exception):
     """A failure whose message is written for the client (stored as the job's `error`)."""
+
+
+def check_result_size(size: int, limit: int) -> None:
+    """A result is kept whole in the job's record, and only up to `limit` bytes of JSON
+    (MAX_JOB_RESULT_BYTES): beyond it the job fails, saying so."""
+    if size > limit:
+        raise JobFailure(
+            f"The result is larger than {limit} bytes, the most a job's result may hold"
+        )
 
 
 class JobRun(Protocol):
@@ -51,6 +60,10 @@ class JobRun(Protocol):
 
     async def report(self, step: int, message: str) -> None:
         """Record and publish progress; raises if the job was aborted meanwhile."""
+
+    @property
+    def max_result_bytes(self) -> int:
+        """The largest result (its JSON, in bytes) the job may return."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -116,6 +129,10 @@ async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
     # was asked for: the same rules, written once.
     async with run.session() as session:
         children = await ChildService.for_parent(session, run.owner_sub).list_children()
+        # Bounded as it is collected: an export larger than a job's result may be fails
+        # as soon as that is clear, without holding it all first.
+        size = len(msgspec.json.encode(children))
+        check_result_size(size, run.max_result_bytes)
         await run.report(1, f"Collected {len(children)} children")
         projects_of_caller = ProjectService.for_caller(
             session, tenant_id=run.tenant_id, owner_sub=run.owner_sub
@@ -125,6 +142,8 @@ async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
             page = await projects_of_caller.list_projects(
                 limit=EXPORT_PAGE, offset=len(projects), q=None, sort=ProjectSort.OLDEST
             )
+            size += len(msgspec.json.encode(page.items))
+            check_result_size(size, run.max_result_bytes)
             projects += page.items
             if not page.items or len(projects) >= page.total:
                 break

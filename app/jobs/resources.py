@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import WorkerSettings
 from app.jobs.progress import ProgressPublisher
 from app.jobs.recorder import JobStateWriter
+from app.jobs.repository import JobRepository
 
 __all__ = ["WorkerResources", "alive_key"]
 
@@ -39,7 +40,7 @@ class WorkerResources:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.writer = JobStateWriter(self.sessions, ProgressPublisher(self.redis))
+        self.writer = JobStateWriter(JobRepository(self.engine), ProgressPublisher(self.redis))
 
     @property
     def alive_key(self) -> str:

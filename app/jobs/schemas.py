@@ -24,6 +24,7 @@ __all__ = [
     "JobRequest",
     "JobResult",
     "JobStatus",
+    "JobSummary",
     "ProgressMessage",
     "ProgressPayload",
 ]
@@ -94,21 +95,29 @@ JobResult = DemoResult | ExportResult
 # --- responses --------------------------------------------------------------------------
 
 
-class Job(msgspec.Struct, kw_only=True):
+class JobSummary(msgspec.Struct, kw_only=True):
+    """A job in a list: everything but its result (read the job itself for that), so a
+    page stays small however large the results."""
+
     job_id: uuid.UUID
     kind: JobKindName
     status: JobStatus
     progress: Annotated[int, msgspec.Meta(ge=0, le=100)]
     step: int
     total_steps: int
-    result: JobResult | None
     error: str | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
 
+class Job(JobSummary, kw_only=True):
+    """One job, with its result once it has completed."""
+
+    result: JobResult | None
+
+
 class JobPage(msgspec.Struct, kw_only=True):
-    items: list[Job]
+    items: list[JobSummary]
     total: int
     limit: int
     offset: int

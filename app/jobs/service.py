@@ -19,17 +19,16 @@ from saq import Job as SaqJob
 from saq.job import TERMINAL_STATUSES as SAQ_TERMINAL_STATUSES
 from saq.queue import Queue
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from app.auth import Principal
 from app.errors import ServiceUnavailableError
 from app.jobs.progress import ProgressPublisher, parse_job_id, progress_message
 from app.jobs.registry import KINDS, JobKind, kind_of
-from app.jobs.repository import JOB_AND_PROGRESS_COLUMNS, JobRepository
-from app.jobs.schemas import Job, JobPage, JobRequest
+from app.jobs.repository import JOB_AND_PROGRESS_COLUMNS, JobRepository, JobRow
+from app.jobs.schemas import Job, JobPage, JobRequest, JobSummary
 from app.jobs.status import UNFINISHED, JobStatus
-from app.limits import check_open_jobs
+from app.limits import too_many_open_jobs
 
 __all__ = ["SAQ_JOB_TTL_S", "JobService", "job_from_row", "saq_job_for"]
 
@@ -41,23 +40,30 @@ ABORTED_MESSAGE = "Aborted by the caller"
 QUEUED_MESSAGE = "Waiting for a worker"
 
 
-def job_from_row(row: Row[Any]) -> Job:
+def _summary_fields(row: Row[Any] | JobRow) -> dict[str, Any]:
+    return {
+        "job_id": row.id,
+        "kind": row.kind,
+        "status": JobStatus(row.status),
+        "progress": row.progress,
+        "step": row.step,
+        "total_steps": row.total_steps,
+        "error": row.error,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def job_from_row(row: Row[Any] | JobRow) -> Job:
     result = row.result
     if result is not None:
         kind = KINDS.get(row.kind)
         result = msgspec.convert(result, kind.result_type) if kind is not None else None
-    return Job(
-        job_id=row.id,
-        kind=row.kind,
-        status=JobStatus(row.status),
-        progress=row.progress,
-        step=row.step,
-        total_steps=row.total_steps,
-        result=result,
-        error=row.error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return Job(**_summary_fields(row), result=result)
+
+
+def summary_from_row(row: Row[Any]) -> JobSummary:
+    return JobSummary(**_summary_fields(row))
 
 
 def saq_job_for(
@@ -93,7 +99,7 @@ class JobService:
 
     def __init__(
         self,
-        session: AsyncSession,
+        repository: JobRepository,
         queue: Queue,
         publisher: ProgressPublisher,
         *,
@@ -101,28 +107,21 @@ class JobService:
         max_open_jobs: int = 0,
     ) -> None:
         self._max_open_jobs = max_open_jobs
-        self._session = session
-        self._repository = JobRepository(session)
+        self._repository = repository
+        self._session = repository.session
         self._queue = queue
         self._publisher = publisher
         self._redis_timeout_s = redis_timeout_s
 
-    async def admit(self, caller: Principal, kind: JobKind[Any, Any]) -> None:
-        """May this caller start one more job now? Raise (a 429) if not.
-
-        The one place for per-caller admission rules that need the jobs table (the
-        open-jobs cap); it runs before anything is written. The creation rate is a
-        guard on the route (app/limits.py), refused before the body is even read.
-        """
-        if self._max_open_jobs:
-            open_jobs = await self._repository.count_open_for_owner(caller.sub)
-            check_open_jobs(open_jobs, self._max_open_jobs)
-
     async def create(self, caller: Principal, request: JobRequest) -> Job:
+        """Admit, record and enqueue a job. The creation rate is a guard on the route
+        (app/limits.py), refused before the body is even read; the open-jobs cap is
+        checked with the insert, in one step per owner (`JobRepository.add`)."""
         kind = kind_of(request)
-        await self.admit(caller, kind)
         params = request.params
         job_id = uuid.UUID(str(uuid7()))
+        # Committed when it returns, before enqueueing: a worker may pick the job up
+        # before this request ends.
         row = await self._repository.add(
             job_id=job_id,
             owner_sub=caller.sub,
@@ -131,9 +130,10 @@ class JobService:
             params=msgspec.to_builtins(params),
             total_steps=kind.total_steps(params),
             message=QUEUED_MESSAGE,
+            max_open=self._max_open_jobs,
         )
-        # Committed before enqueueing: a worker may pick the job up before this request ends.
-        await self._session.commit()
+        if row is None:
+            raise too_many_open_jobs(self._max_open_jobs)
         try:
             async with asyncio.timeout(self._redis_timeout_s):
                 await self._queue.enqueue(saq_job_for(kind, params, job_id, caller))
@@ -167,7 +167,7 @@ class JobService:
         if total is None:  # past the end (or nothing at all): count separately
             total = await self._repository.count_for_owner(caller.sub, status) if offset else 0
         return JobPage(
-            items=[job_from_row(row) for row in rows], total=total, limit=limit, offset=offset
+            items=[summary_from_row(row) for row in rows], total=total, limit=limit, offset=offset
         )
 
     async def abort(self, caller: Principal, raw_job_id: str) -> Job:

@@ -121,7 +121,7 @@ class Sweeper:
         now = utc_now()
         changed = 0
         for row, saq_job in zip(rows, saq_jobs, strict=True):
-            if await self._settle(row.id, now - row.updated_at, saq_job, alive):
+            if await self._settle(row.id, row.updated_at, now, saq_job, alive):
                 changed += 1
         return changed
 
@@ -136,27 +136,37 @@ class Sweeper:
     async def _settle(
         self,
         record_id: uuid.UUID,
-        age: datetime.timedelta,
+        read_at: datetime.datetime,
+        now: datetime.datetime,
         saq_job: SaqJob | None,
         alive: set[str],
     ) -> bool:
+        """Correct one record, read with `updated_at` = `read_at`, against its SAQ job.
+
+        Every correction applies only if the record is still as it was read: a worker
+        may claim or advance it between that read and SAQ's answer (a backlog makes
+        queued records old), and a decision about the old state must not undo that.
+        """
         writer = self._resources.writer
+        age = now - read_at
         if saq_job is None:
             # Never enqueued (the API lost Redis mid-request) or expired from SAQ.
-            return age > UNQUEUED_GRACE and await writer.fail_unfinished(record_id, LOST)
+            return age > UNQUEUED_GRACE and await writer.fail_unfinished(
+                record_id, LOST, unchanged_since=read_at
+            )
         running = saq_job.status in (Status.ACTIVE, Status.ABORTING)
         if running and saq_job.worker_id and saq_job.worker_id not in alive:
             if saq_job.retryable:
                 await self._queue.retry(saq_job, "worker stopped")
-                return await writer.requeue(record_id, RETRY_PENDING)
+                return await writer.requeue(record_id, RETRY_PENDING, unchanged_since=read_at)
             await self._queue.finish(saq_job, Status.FAILED, error="worker stopped")
-            return await writer.fail_unfinished(record_id, WORKER_LOST)
+            return await writer.fail_unfinished(record_id, WORKER_LOST, unchanged_since=read_at)
         if age < SETTLE:
             return False
         if saq_job.status in (Status.COMPLETE, Status.FAILED, Status.ABORTED):
             # SAQ finished it (e.g. its own sweep) but the record never heard.
             error = WORKER_LOST if saq_job.status == Status.ABORTED else UNEXPECTED
-            return await writer.fail_unfinished(record_id, error)
+            return await writer.fail_unfinished(record_id, error, unchanged_since=read_at)
         if saq_job.status == Status.QUEUED:
-            return await writer.requeue(record_id, RETRY_PENDING)
+            return await writer.requeue(record_id, RETRY_PENDING, unchanged_since=read_at)
         return False

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db.crud import purge_soft_deleted
 from app.domains import domain_models
 from app.jobs.recorder import JobAborted, JobStateWriter
-from app.jobs.registry import KINDS, JobFailure, JobKind
+from app.jobs.registry import KINDS, JobFailure, JobKind, check_result_size
 from app.jobs.repository import JobRepository
 from app.jobs.runtime import resources_of
 from app.jobs.sweep import RETRY_PENDING, UNEXPECTED
@@ -57,6 +57,7 @@ class _Run:
     writer: JobStateWriter
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    max_result_bytes: int
 
     async def report(self, step: int, message: str) -> None:
         await self.writer.report(self.job_id, step, self.total_steps, message)
@@ -104,10 +105,12 @@ def _runner(kind: JobKind[Any, Any]) -> JobFunction:
             writer=resources.writer,
             engine=resources.engine,
             sessions=resources.sessions,
+            max_result_bytes=resources.settings.max_job_result_bytes,
         )
         heartbeat = asyncio.create_task(_keep_heartbeat(saq_job, kind.heartbeat_s))
         try:
             result = await kind.run(job_run, typed_params)
+            check_result_size(len(msgspec.json.encode(result)), job_run.max_result_bytes)
         except JobAborted:
             logger.info("job %s stopped: its record is no longer active", job_id)
             return

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.auth import Principal
 from app.config import load_settings
+from app.db.driver import driver_connection
 from app.jobs import runtime, sweep, tasks
 from app.jobs.queue import WorkerQueue
 from app.jobs.registry import KINDS
@@ -368,3 +369,52 @@ async def test_sweep_says_nothing_when_nothing_changed(
     with caplog.at_level("DEBUG", logger="app.jobs"):
         assert (await harness.sweeper.sweep()).changed == 0
     assert caplog.records == []
+
+
+async def test_sweep_leaves_a_record_a_worker_changed_after_the_sweep_read_it(
+    harness: Harness, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog makes queued records older than the sweep's settling time. The sweep
+    reads one as queued; before it acts on SAQ's answer ("queued"), a worker claims the
+    job and reports a step. The sweep must not send that record back to `queued` (the
+    worker would then stop at its next step, and the job end failed)."""
+    job_id = await harness.add_job("demo")
+    await db.execute(
+        "UPDATE jobs SET updated_at = now() - interval '30 seconds' WHERE id = $1", job_id
+    )
+    saq_answer = harness.queue.jobs
+
+    async def a_worker_claims_it_meanwhile(keys: Any) -> list[SaqJob | None]:
+        answer = await saq_answer(keys)
+        assert await harness.resources.writer.claim(job_id, 1)
+        await harness.resources.writer.report(job_id, 1, 10, "Step 1 of 10 done")
+        return answer
+
+    monkeypatch.setattr(harness.queue, "jobs", a_worker_claims_it_meanwhile)
+
+    await harness.sweeper.sweep()
+
+    row = await harness.record(db, job_id)
+    assert (row["status"], row["step"]) == ("active", 1)
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_POOLER") == "transaction",
+    reason="behind PgBouncer the worker's connection is to the pooler, not to a backend",
+)
+async def test_a_worker_writes_on_after_postgresql_dropped_its_pooled_connection(
+    harness: Harness, db: asyncpg.Connection
+) -> None:
+    """The worker's pool does not ping before use: a state change that finds its pooled
+    connection dead (PostgreSQL restarted, or a pooler dropped it) starts a fresh pool
+    and goes through, instead of failing the job."""
+    job_id = await harness.add_job("demo")
+    assert await harness.resources.writer.claim(job_id, 1)
+    async with driver_connection(harness.resources.engine) as connection:
+        pid = connection.get_server_pid()
+    assert await db.fetchval("SELECT pg_terminate_backend($1)", pid)
+
+    await harness.resources.writer.report(job_id, 1, 10, "Step 1 of 10 done")
+
+    row = await harness.record(db, job_id)
+    assert (row["status"], row["step"]) == ("active", 1)

@@ -170,6 +170,27 @@ def test_list_is_the_callers_newest_first_with_paging(
         assert client.get("/v1/jobs", params=bad, headers=headers).status_code == 400
 
 
+def test_listed_jobs_carry_no_result_and_pages_are_capped(
+    client: TestClient[Litestar], auth: Auth, worker: WorkerProcess
+) -> None:
+    """Issue 19, finding 5: results were inlined in lists (100 exports: 49.9 MB)."""
+    headers = auth("carol")
+    job_id = start_job(client, headers, steps=2, delay_ms=0)["job_id"]
+    done = wait_for_job(client, headers, job_id, finished)
+    assert done["result"] == {"kind": "demo", "steps": 2, "message": "Counted 2 steps"}
+    default_page = client.get("/v1/jobs", headers=headers).json()
+    assert default_page["limit"] == 20
+    listed = next(job for job in default_page["items"] if job["job_id"] == job_id)
+    assert set(listed) == JOB_KEYS - {"result"}
+    assert listed == {key: value for key, value in done.items() if key != "result"}
+    assert client.get("/v1/jobs", params={"limit": 101}, headers=headers).status_code == 400
+
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    item = schemas["JobPage"]["properties"]["items"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert "result" not in schemas[item]["properties"]
+    assert "result" in schemas["Job"]["properties"]
+
+
 def test_list_filters_by_status(
     client: TestClient[Litestar], auth: Auth, worker: WorkerProcess
 ) -> None:

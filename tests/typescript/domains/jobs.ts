@@ -2,11 +2,16 @@
 import { type ApiClient, type Body, type Schemas, describeError } from "../client";
 
 export type Job = Schemas["Job"];
+export type JobSummary = Schemas["JobSummary"];
+
+function summaryLine(job: JobSummary): string {
+  return `${job.job_id} ${job.kind} ${job.status} ${job.progress}% (${job.step}/${job.total_steps}) ${job.created_at}/${job.updated_at}`;
+}
 
 function jobLine(job: Job): string {
   const outcome =
     job.result === null ? job.error ?? "" : job.result.kind === "demo" ? job.result.message : `exported ${job.result.exported_at}`;
-  return `${job.job_id} ${job.kind} ${job.status} ${job.progress}% (${job.step}/${job.total_steps}) ${outcome} ${job.created_at}/${job.updated_at}`;
+  return `${summaryLine(job)} ${outcome}`;
 }
 
 export async function startDemoJob(api: ApiClient, steps: number, delayMs: number, legacy = false): Promise<Job> {
@@ -44,7 +49,7 @@ export async function listJobs(api: ApiClient, status?: Job["status"], legacy = 
     : await api.GET("/v1/jobs", { params: { query } });
   if (error) throw new Error(describeError(error));
   const page: Body<"listJobs", 200> & Body<"listJobsLegacy", 200> = data;
-  return [`${page.total} jobs from ${page.offset} (${page.limit} a page)`, ...page.items.map(jobLine)];
+  return [`${page.total} jobs from ${page.offset} (${page.limit} a page)`, ...page.items.map((job) => `${summaryLine(job)} ${job.error ?? ""}`)];
 }
 
 export async function abortJob(api: ApiClient, jobId: string, legacy = false): Promise<Job> {
