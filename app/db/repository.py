@@ -9,11 +9,11 @@ what the model declares, nothing else:
 - a soft-deletable model (`SoftDeleteMixin`) hides deleted rows everywhere, its `delete`,
   `delete_many` and `delete_where` become one `UPDATE ... SET is_deleted, deleted_at`,
   and `purge_deleted(older_than)` removes old deleted rows for good;
-- `fast(query, **params)` runs a hot `FastSelect` (app/db/fast.py) on the session's
-  engine, under the same scope and soft delete, without the session.
+- `run_precompiled(query, **params)` runs a hot `PrecompiledSelect` (app/db/precompiled.py)
+  on the session's engine, under the same scope and soft delete, without the session.
 
-`QueryRepository` is Advanced-Alchemy's query repository with the same `fast` door, for
-domains that read across tables (the content catalog). `DomainService` is
+`QueryRepository` is Advanced-Alchemy's query repository with the same `run_precompiled`
+door, for domains that read across tables (the content catalog). `DomainService` is
 Advanced-Alchemy's service over a `DomainRepository`, passing the scope through.
 """
 
@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.fast import FastRows, FastSelect
+from app.db.precompiled import PrecompiledRows, PrecompiledSelect
 from app.db.scope import OwnedMixin, RowScope, ScopeError, bind_scope
 from app.db.soft_delete import INCLUDE_DELETED, SoftDeleteMixin, utc_now
 
@@ -66,7 +66,7 @@ def _base_select(model: type[Any]) -> Select[Any]:
 def _engine(session: Any) -> AsyncEngine:
     bind = session.bind
     if not isinstance(bind, AsyncEngine):
-        raise TypeError("the fast path needs a session bound to an AsyncEngine")
+        raise TypeError("precompiled reads need a session bound to an AsyncEngine")
     return bind
 
 
@@ -81,7 +81,9 @@ class QueryRepository(SQLAlchemyAsyncQueryRepository):
         for model, scope in self.scopes.items():
             bind_scope(session, model, scope)
 
-    async def fast(self, query: FastSelect[StructT], **params: Any) -> FastRows[StructT]:
+    async def run_precompiled(
+        self, query: PrecompiledSelect[StructT], **params: Any
+    ) -> PrecompiledRows[StructT]:
         return await query.rows(_engine(self.session), self.scopes, **params)
 
 
@@ -102,13 +104,15 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         if owned and scope is not None:
             bind_scope(session, self.model_type, scope)
 
-    # -- the fast path ------------------------------------------------------------------
+    # -- precompiled reads ---------------------------------------------------------------
 
     @property
     def scopes(self) -> dict[type[Any], RowScope]:
         return {} if self.scope is None else {self.model_type: self.scope}
 
-    async def fast(self, query: FastSelect[StructT], **params: Any) -> FastRows[StructT]:
+    async def run_precompiled(
+        self, query: PrecompiledSelect[StructT], **params: Any
+    ) -> PrecompiledRows[StructT]:
         """Run a hot read on this repository's engine, within its scope and soft delete."""
         return await query.rows(_engine(self.session), self.scopes, **params)
 

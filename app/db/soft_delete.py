@@ -2,7 +2,7 @@
 
 The rule is one criterion, `not_deleted(model)`. `app.db.visibility` adds it to every
 ORM statement of every session (SQLAlchemy's `do_orm_execute` event with
-`with_loader_criteria`), and the fast path (`app.db.fast`) compiles it into its
+`with_loader_criteria`), and precompiled reads (`app.db.precompiled`) compile it into their
 statements, so no read or write path can forget it. `DomainRepository` (app/db/repository.py)
 turns `delete` into one `UPDATE ... SET is_deleted, deleted_at` for such models and adds
 `purge_deleted`. A statement that must see deleted rows (the purge) says so with the
