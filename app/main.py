@@ -32,6 +32,7 @@ from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
 from app.scaffold import ScaffoldPlugin
 from app.users.controller import CurrentUserController
+from app.users.erase import EraseController
 
 __all__ = ["app", "create_app"]
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            EraseController,
             # Each package under app/ with a models.py (app/domains.py).
             *domain_route_handlers(),
             openapi_json,

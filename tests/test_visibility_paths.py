@@ -37,6 +37,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import BaseRouteHandler
 from litestar.routes import HTTPRoute, WebSocketRoute
 from litestar.testing import TestClient
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -306,6 +307,7 @@ class _Run:
         self.tenant_id = tenant_id
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.redis = Redis.from_url(os.environ["REDIS_URL"])  # connects only when used
 
     async def report(self, step: int, message: str) -> None:
         return None
@@ -369,8 +371,13 @@ async def test_deleted_and_foreign_projects_are_invisible_everywhere(
             assert [p["id"] for p in page["items"]] in ([kept["id"]], [])
         assert client.get(f"{prefix}/{foreign['id']}", headers=theirs).status_code == 200
 
+    # The export holds every project the caller created, the deleted one too (it is still
+    # kept, until the purge), and never another tenant's.
     result = await export_for(sub_of(client, mine), tenant_id)
-    assert [project.name for project in result.projects] == ["kept hidden-check"]
+    assert {project["name"]: project["is_deleted"] for project in result.projects} == {
+        "kept hidden-check": False,
+        "deleted hidden-check": True,
+    }
 
 
 async def test_another_parents_child_is_invisible_everywhere(

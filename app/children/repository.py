@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.children.models import ChildModel
 from app.children.schemas import Child
 from app.db.crud import struct_from_row
+from app.db.personal import owner_data_lock
 from app.db.precompiled import PrecompiledSelect
 from app.db.repository import DomainRepository
 from app.db.scope import OwnerScope, ScopeError
@@ -87,6 +88,9 @@ class ChildRepository(DomainRepository[ChildModel]):
             # updated_at from a later one.
             (ChildModel.created_at == ChildModel.updated_at).label("created"),
         )
+        # The parent's data lock, held to the commit: an erasure running now either
+        # finishes first (this child comes after it) or waits and erases it too.
+        await self.session.execute(owner_data_lock(self._owner()))
         row = (await self.session.execute(statement)).one()
         return struct_from_row(row, Child), bool(row.created)
 

@@ -6,7 +6,7 @@ when it resolves string annotations; real annotations keep `Job` our response sc
 """
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
@@ -18,7 +18,6 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 from app.auth import Caller
 from app.errors import exception_handlers
 from app.jobs.deps import provide_job_service
-from app.jobs.registry import KINDS
 from app.jobs.schemas import Job, JobPage, JobRequest
 from app.jobs.service import JobService
 from app.jobs.status import JobStatus
@@ -29,6 +28,9 @@ __all__ = ["JobController"]
 JOB_PATH = ["/v1/jobs/{job_id:str}", "/jobs/{job_id:str}"]
 # Far beyond any real history, and well inside what PostgreSQL takes as an OFFSET.
 MAX_OFFSET = 1_000_000_000
+
+# The kinds a client may start here (an erase has its own route, POST /v1/me/erase).
+_POSTED_KINDS = [str(request.__struct_config__.tag) for request in get_args(JobRequest)]
 
 _FIELD_IN_MESSAGE = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
 
@@ -49,7 +51,7 @@ def _name_the_field(
             parent = item.get("key")
             item["key"] = f"{parent}.{match[1]}" if parent and parent != "data" else match[1]
         elif item.get("key") == "kind" and str(item.get("message", "")).startswith("Invalid"):
-            item["message"] = f"Unknown job kind; expected one of: {', '.join(KINDS)}"
+            item["message"] = f"Unknown job kind; expected one of: {', '.join(_POSTED_KINDS)}"
     return exception_handlers[HTTPException](request, exc)
 
 

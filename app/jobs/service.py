@@ -119,9 +119,14 @@ class JobService:
             check_open_jobs(open_jobs, self._max_open_jobs)
 
     async def create(self, caller: Principal, request: JobRequest) -> Job:
-        kind = kind_of(request)
+        return await self.start(caller, kind_of(request), request.params)
+
+    async def start(
+        self, caller: Principal, kind: JobKind[Any, Any], params: msgspec.Struct
+    ) -> Job:
+        """Record and queue a job of `kind` for the caller (`POST /v1/jobs`, and routes
+        that start a kind of their own, like `POST /v1/me/erase`)."""
         await self.admit(caller, kind)
-        params = request.params
         job_id = uuid.UUID(str(uuid7()))
         row = await self._repository.add(
             job_id=job_id,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from saq import Job as SaqJob
 from saq.job import Status
@@ -57,6 +58,7 @@ class _Run:
     writer: JobStateWriter
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
 
     async def report(self, step: int, message: str) -> None:
         await self.writer.report(self.job_id, step, self.total_steps, message)
@@ -104,6 +106,7 @@ def _runner(kind: JobKind[Any, Any]) -> JobFunction:
             writer=resources.writer,
             engine=resources.engine,
             sessions=resources.sessions,
+            redis=resources.redis,
         )
         heartbeat = asyncio.create_task(_keep_heartbeat(saq_job, kind.heartbeat_s))
         try:
