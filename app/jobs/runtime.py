@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
 
 from app.config import WorkerSettings, get_worker_settings
 from app.db.config import driver_connect_args
+from app.db.soft_delete import utc_now
 from app.jobs.progress import ProgressPublisher
 from app.jobs.queue import WorkerQueue
 from app.jobs.recorder import JobStateWriter
@@ -67,6 +70,8 @@ class WorkerResources:
     worker_id: str
     queue_name: str
     writer: JobStateWriter = field(init=False)
+    # What the retention crons take as "now"; tests move it to see rows age.
+    clock: Callable[[], datetime.datetime] = utc_now
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -174,7 +174,8 @@ async def purge_old_job_records(ctx: Context) -> int:
     resources = resources_of(ctx)
     async with resources.sessions() as session:
         deleted = await JobRepository(session).purge_finished(
-            datetime.timedelta(seconds=resources.settings.job_state_ttl_s)
+            datetime.timedelta(seconds=resources.settings.job_state_ttl_s),
+            now=resources.clock(),
         )
         await session.commit()
     if deleted:
@@ -191,6 +192,7 @@ async def purge_soft_deleted_rows(ctx: Context) -> int:
             session,
             domain_models(),
             datetime.timedelta(days=resources.settings.purge_deleted_after_days),
+            now=resources.clock(),
         )
     for table, count in purged.items():
         if count:
