@@ -86,15 +86,20 @@ class Domain:
 
     def personal_data_of(self) -> PersonalData | None:
         """What the domain keeps about a caller ("Your data"); None for a domain whose
-        rows belong to no one (shared reference data)."""
+        rows belong to no one (`Ownership.SHARED`)."""
         from app.db.personal import OwnedRows  # the registry itself imports no models
         from app.db.scope import OwnedMixin
 
         if self.personal_data:
             declared: PersonalData = _named(self.personal_data)
             return declared
+        if self.owner is Ownership.SHARED:
+            return None
         owned = [model for model in self.models() if issubclass(model, OwnedMixin)]
-        return OwnedRows(owned) if owned else None
+        if not owned:
+            # Someone's rows with no owner column the generic walk knows: never skip them.
+            raise TypeError(f"{self.package} has no OwnedMixin model: declare personal_data")
+        return OwnedRows(owned)
 
 
 def _named(name: str) -> Any:
