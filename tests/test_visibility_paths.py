@@ -249,6 +249,16 @@ def test_another_callers_ids_are_404_on_every_private_route(
                 theirs.add(made)
                 if walk.item_status(kind, made, "me") != 404:
                     wrong.append(f"{endpoint}: a row they made there is visible to me")
+    # POST /v1/me/erase names whose data goes in its body, not its path: their sub is a
+    # 400, and (below) all their rows are still there.
+    their_sub = sub_of(client, walk.headers("them"))
+    for endpoint in walk.endpoints:
+        if endpoint.path.endswith("/me/erase"):
+            body = {"confirm": their_sub}
+            response = client.post(endpoint.path, json=body, headers=walk.headers("me"))
+            if response.status_code != 400:
+                wrong.append(f"{endpoint} confirming their sub: {response.status_code}, not 400")
+            walk.used.add(str(endpoint))
     # Their rows are all still there after my attempts to change or delete them.
     for kind in walk.makers:
         if walk.item_status(kind, walk.row("them", kind), "them") != 200:
@@ -371,13 +381,17 @@ async def test_deleted_and_foreign_projects_are_invisible_everywhere(
             assert [p["id"] for p in page["items"]] in ([kept["id"]], [])
         assert client.get(f"{prefix}/{foreign['id']}", headers=theirs).status_code == 200
 
-    # The export holds every project the caller created, the deleted one too (it is still
-    # kept, until the purge), and never another tenant's.
+    # The export holds what is kept about the person (the `sub`): every project they
+    # created, the deleted one too (kept until the purge), and the one they created in
+    # the other tenant with their other token (same sub), which the API hides from `mine`.
     result = await export_for(sub_of(client, mine), tenant_id)
-    assert {project["name"]: project["is_deleted"] for project in result.projects} == {
+    exported = {project["name"]: project for project in result.projects}
+    assert {name: p["is_deleted"] for name, p in exported.items()} == {
         "kept hidden-check": False,
         "deleted hidden-check": True,
+        "foreign hidden-check": False,
     }
+    assert exported["foreign hidden-check"]["tenant_id"] == tenant_id + "x"
 
 
 async def test_another_parents_child_is_invisible_everywhere(
