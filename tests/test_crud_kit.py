@@ -21,7 +21,7 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.mixins import AuditColumns, UUIDv7PrimaryKey
 from msgspec import UNSET, UnsetType
 from sqlalchemy import String, delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 from app.children.models import ChildLinkedMixin, ChildModel
@@ -29,6 +29,7 @@ from app.db.crud import CrudRepository, CrudService, Page, purge_soft_deleted
 from app.db.scope import OwnerScope
 from app.db.soft_delete import SoftDeleteMixin
 from app.domains import Ownership, domain_route_handlers, domains
+from tests.support.databases import throwaway_tables
 
 
 class ThrowawayBase(CommonTableAttributes, DeclarativeBase):
@@ -71,13 +72,10 @@ class LogService(CrudService[Log, LogRepository, LogView]):
 
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(os.environ["TEST_DIRECT_DATABASE_URL"])
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.create_all)
-    yield engine
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.drop_all)
-    await engine.dispose()
+    async with throwaway_tables(
+        os.environ["TEST_DIRECT_DATABASE_URL"], ThrowawayBase.metadata
+    ) as engine:
+        yield engine
 
 
 async def parent_with_child(engine: AsyncEngine) -> tuple[str, str]:

@@ -35,6 +35,7 @@ from app.db.scope import EveryRow, ScopeError
 from app.db.services import DeferredSession, ReadOnlyServiceError
 from app.db.soft_delete import SoftDeleteMixin
 from app.db.tenancy import TenantOwnedMixin, TenantScope
+from tests.support.databases import throwaway_tables
 
 
 class ThrowawayBase(CommonTableAttributes, DeclarativeBase):
@@ -67,13 +68,8 @@ NOTES = PrecompiledSelect(lambda: select(Note.id, Note.title).order_by(Note.titl
 
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(os.environ["DATABASE_URL"])
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.create_all)
-    yield engine
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.drop_all)
-    await engine.dispose()
+    async with throwaway_tables(os.environ["DATABASE_URL"], ThrowawayBase.metadata) as engine:
+        yield engine
 
 
 def new_session(engine: AsyncEngine) -> AsyncSession:

@@ -15,7 +15,7 @@ from advanced_alchemy.base import CommonTableAttributes
 from advanced_alchemy.mixins import AuditColumns, UUIDv7PrimaryKey
 from redis.asyncio import Redis
 from sqlalchemy import String, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 import app.personal_data
@@ -24,6 +24,7 @@ from app.db.personal import OwnedRows
 from app.db.soft_delete import SoftDeleteMixin
 from app.domains import Domain, Ownership, domains
 from app.personal_data import erase_personal_data, export_personal_data
+from tests.support.databases import throwaway_tables
 
 
 class ThrowawayBase(CommonTableAttributes, DeclarativeBase):
@@ -47,13 +48,10 @@ NOTES = Domain(
 
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(os.environ["TEST_DIRECT_DATABASE_URL"])
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.create_all)
-    yield engine
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.drop_all)
-    await engine.dispose()
+    async with throwaway_tables(
+        os.environ["TEST_DIRECT_DATABASE_URL"], ThrowawayBase.metadata
+    ) as engine:
+        yield engine
 
 
 @pytest.fixture
