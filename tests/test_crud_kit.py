@@ -73,7 +73,7 @@ class LogService(CrudService[Log, LogRepository, LogView]):
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
     async with throwaway_tables(
-        os.environ["TEST_DIRECT_DATABASE_URL"], ThrowawayBase.metadata
+        ThrowawayBase.metadata, os.environ["TEST_DIRECT_DATABASE_URL"]
     ) as engine:
         yield engine
 

@@ -68,7 +68,7 @@ NOTES = PrecompiledSelect(lambda: select(Note.id, Note.title).order_by(Note.titl
 
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
-    async with throwaway_tables(os.environ["DATABASE_URL"], ThrowawayBase.metadata) as engine:
+    async with throwaway_tables(ThrowawayBase.metadata, os.environ["DATABASE_URL"]) as engine:
         yield engine
 
 

@@ -3,10 +3,10 @@
 The copy (the files git knows, as they are now) gets a parent-owned, child-linked,
 soft-deleted domain and a tenant one, through the real Litestar CLI. Then, there and
 unedited: ruff and ruff format pass, mypy passes, pytest migrates a database of its own
-to head and runs the generated tests, the README reference check (the rows were added)
-and `alembic check` (the migrations build what the models declare), and the TypeScript
-client gate type-checks the generated client files. Each domain's own app code stays
-within 250 lines.
+to head and runs the generated tests, the README reference check (the rows were added),
+`alembic check` (the migrations build what the models declare) and the visibility walk
+over the route table, and the TypeScript client gate type-checks the generated client
+files. Each domain's own app code stays within 250 lines.
 """
 
 from __future__ import annotations
@@ -138,6 +138,9 @@ def test_the_generated_tests_pass_on_a_migrated_database(scaffolded: Path) -> No
     tests += [
         "tests/test_readme_reference.py",
         "tests/test_migrations.py::test_autogenerate_against_head_finds_nothing",
+        # The visibility walk over the route table, the new routes included.
+        "tests/test_visibility_paths.py::test_a_deleted_row_is_gone_from_every_route",
+        "tests/test_visibility_paths.py::test_another_parents_child_is_invisible_everywhere",
     ]
     output = run(
         scaffolded,
@@ -154,3 +157,23 @@ def test_the_typescript_client_files_type_check(scaffolded: Path) -> None:
     assert "TypeScript client check passed" in output
     for package in DOMAINS:  # type-checked, not left out as pending
         assert f"pending (none of its paths documented yet): {package}.ts" not in output
+
+
+@pytest.mark.parametrize(
+    ("name", "owner", "child_linked", "problem"),
+    [
+        ("Reading_Log", "parent", False, "lowercase words"),
+        ("note", "tenant", True, "--owner parent"),
+        ("project", "tenant", False, "already exists"),
+    ],
+)
+def test_the_command_refuses_what_it_cannot_write(
+    tmp_path: Path, name: str, owner: str, child_linked: bool, problem: str
+) -> None:
+    from app.domains import Ownership
+    from app.scaffold.writer import DomainSpec, ScaffoldError, write_domain
+
+    (tmp_path / "app" / "projects").mkdir(parents=True)  # a domain that exists
+    with pytest.raises(ScaffoldError, match=problem):
+        write_domain(DomainSpec(name, Ownership(owner), child_linked), root=tmp_path)
+    assert [path.name for path in (tmp_path / "app").iterdir()] == ["projects"]

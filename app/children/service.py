@@ -22,7 +22,7 @@ from app.children.schemas import (
 from app.db.repository import DomainService
 from app.db.scope import OwnerScope
 
-__all__ = ["ChildService", "valid_child_id", "validate_fields"]
+__all__ = ["ChildService", "require_child", "valid_child_id", "validate_fields"]
 
 _NOT_FOUND = "Child not found"
 _CHILD_ID = re.compile(CHILD_ID_PATTERN)
@@ -108,3 +108,11 @@ class ChildService(DomainService[ChildModel, ChildRepository]):
     async def delete_child(self, child_id: str) -> None:
         if not valid_child_id(child_id) or not await self.repository.delete_owned(child_id):
             raise NotFoundException(_NOT_FOUND)
+
+
+async def require_child(service: DomainService[Any, Any], child_id: str) -> None:
+    """404 unless `child_id` names one of the children of the parent `service` works for:
+    for domains whose rows are `ChildLinkedMixin`, when a filter or a path names a child
+    (another parent's child is a 404, like one that does not exist)."""
+    repository = service.repository
+    await ChildService(session=repository.session, scope=repository.scope).get_child(child_id)

@@ -30,7 +30,7 @@ __all__ = ["DomainSpec", "ScaffoldError", "write_domain"]
 TEMPLATES = Path(__file__).parent / "templates"
 ROOT = Path(__file__).parents[2]
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
-_FLAG_LINE = re.compile(r"^#\?(!?\w+) ?(.*)$")
+_FLAG_LINE = re.compile(r"^#\?(\w+) ?(.*)$")
 _LEFT_OVER = re.compile(r"\$\{[A-Za-z_]+\}")
 # (template, where it goes; {package} is the domain's package name)
 _FILES = (
@@ -155,7 +155,7 @@ def render(template: str, values: dict[str, str], flags: dict[str, bool]) -> str
 
 def _readme_rows(spec: DomainSpec, values: dict[str, str]) -> list[str]:
     url, item = f"/v1/{values['url']}", f"/v1/{values['url']}/{{{values['name']}_id}}"
-    child = ", `childId`" if spec.child_linked else ""
+    child = ", `childId` (not one of the caller's children: `404`)" if spec.child_linked else ""
     create = '`{"child_id", "title", "notes"?}`' if spec.child_linked else '`{"title", "notes"?}`'
     if spec.child_linked:
         create += "; a child that is not the caller's is `404`"
@@ -248,10 +248,14 @@ def _tidy(root: Path, paths: list[Path]) -> None:
 
 
 def write_domain(spec: DomainSpec, root: Path = ROOT) -> list[Path]:
-    """Write the domain under `root` (the repository); the paths written."""
+    """Write the domain under `root` (the repository this `app` package is imported from;
+    the new models module is imported to render its migration); the paths written."""
     package = root / "app" / spec.package
     if package.exists():
         raise ScaffoldError(f"app/{spec.package} already exists")
+    readme = root / "README.md"
+    if "\n## API reference\n" not in readme.read_text(encoding="utf-8"):
+        raise ScaffoldError("README.md has no '## API reference' section for the new rows")
     revision = uuid.uuid4().hex[-12:]  # what `alembic revision` picks
     values, flags = spec.values(revision), spec.flags()
     written: list[Path] = []
@@ -265,6 +269,6 @@ def write_domain(spec: DomainSpec, root: Path = ROOT) -> list[Path]:
     migration = _write_migration(root, spec, values, revision)
     _tidy(root, [migration])
     written.append(migration)
-    _add_readme_rows(root / "README.md", _readme_rows(spec, values))
-    written.append(root / "README.md")
+    _add_readme_rows(readme, _readme_rows(spec, values))
+    written.append(readme)
     return written

@@ -72,9 +72,9 @@ def private_database(prefix: str = "own") -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def throwaway_tables(database_url: str, metadata: MetaData) -> AsyncIterator[AsyncEngine]:
-    """An engine on `database_url` with `metadata`'s tables (a test's own models, which
-    Alembic never sees) created, and dropped again afterwards."""
+async def throwaway_tables(metadata: MetaData, database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `database_url` with `metadata`'s tables (a test's own models, on a
+    registry Alembic never sees) created for the block and dropped after it."""
     engine = create_async_engine(database_url)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
