@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from app.children.schemas import ChildUpsert
 from app.children.service import ChildService
 from app.db.personal import owner_data_lock
-from tests.jobs.conftest import finished, start_job, wait_for_job
+from app.jobs.personal import ERASED_MESSAGE
+from tests.jobs.conftest import finished, open_socket, receive_all, start_job, wait_for_job
 from tests.support.family import Headers, new_parent
 from tests.support.processes import WorkerProcess
 
@@ -317,3 +319,22 @@ def test_erasures_racing_child_creation_count_exactly_what_went(
     )
     remaining = client.get("/v1/children", headers=parent).json()
     assert erased + len(remaining) == len(created) == 30
+
+
+def test_a_listener_to_an_erased_job_is_told_and_let_go(
+    client: TestClient[Litestar],
+    issuer: devstack.IssuerInfo,
+    worker: WorkerProcess,
+    idle_client: TestClient[Litestar],
+    api_process: str,
+) -> None:
+    """The erased job's progress channel carries one last `aborted` message, which ends
+    any socket following it (on another API process too)."""
+    token = issuer.mint(username=f"parent-{uuid.uuid4().hex[:12]}")
+    parent = {"Authorization": f"Bearer {token}"}
+    waiting = start_job(idle_client, parent, "demo")  # queued on a queue nobody serves
+    with open_socket(api_process, f"/ws/jobs/{waiting['job_id']}?token={token}") as socket:
+        assert json.loads(socket.recv(timeout=10))["status"] == "queued"
+        _run(client, parent, "erase")
+        last = receive_all(socket)[-1]
+    assert (last["status"], last["payload"]["message"]) == ("aborted", ERASED_MESSAGE)
