@@ -338,3 +338,21 @@ def test_a_listener_to_an_erased_job_is_told_and_let_go(
         _run(client, parent, "erase")
         last = receive_all(socket)[-1]
     assert (last["status"], last["payload"]["message"]) == ("aborted", ERASED_MESSAGE)
+
+
+def test_erasing_a_running_job_stops_it_and_removes_saqs_copy(
+    client: TestClient[Litestar], issuer: devstack.IssuerInfo, worker: WorkerProcess
+) -> None:
+    parent = new_parent(issuer)
+    running = start_job(client, parent, "demo", steps=100, delay_ms=200)
+    wait_for_job(client, parent, running["job_id"], lambda job: job["status"] == "active")
+
+    assert _run(client, parent, "erase")["result"]["counts"]["jobs"] == 1
+
+    assert client.get(f"/v1/jobs/{running['job_id']}", headers=parent).status_code == 404
+    shared = redis.Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        time.sleep(1.5)  # past the worker's abort poll: nothing writes the copy back
+        assert not list(shared.scan_iter(match=f"saq:job:*:{running['job_id']}"))
+    finally:
+        shared.close()
