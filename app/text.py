@@ -18,8 +18,10 @@
 
 Schemas call these from `__post_init__`, or subclass `TypedTextBody`, which does it for
 every text field; msgspec turns the ValueError into a validation error, and
-app/errors.py names the field from the message. `line_rules`/`paragraph_rules` give a
+app/http_input.py names the field from the message. `line_rules`/`paragraph_rules` give a
 text field its length limits and the description that tells clients these rules.
+`CONTROL_CHARACTER` is the one definition of a control character, for paths
+(app/http_input.py) as for text.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from msgspec.structs import force_setattr
 __all__ = [
     "AVATAR_NAME_PATTERN",
     "AVATAR_URL_MAX_LENGTH",
+    "CONTROL_CHARACTER",
     "MAX_COMBINING_MARKS",
     "TextError",
     "TypedTextBody",
@@ -60,7 +63,8 @@ _LINE_SEPARATORS = frozenset("\u2028\u2029")
 _COMBINING = frozenset({"Mn", "Me"})
 _INVISIBLE_CATEGORIES = frozenset({"Mn", "Me", "Zs", "Zl", "Zp", "Cc", "Cf"})
 
-_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 controls and DEL (C1 controls are caught with the other non-ASCII ones below).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _ASCII_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -91,7 +95,7 @@ def _describe(char: str) -> str:
 
 def _refused(value: str, *, multiline: bool) -> str | None:
     """The first refused character of `value`, if any."""
-    controls = _ASCII_CONTROL_EXCEPT_NEWLINE_TAB if multiline else _ASCII_CONTROL
+    controls = _ASCII_CONTROL_EXCEPT_NEWLINE_TAB if multiline else CONTROL_CHARACTER
     found = controls.search(value)
     if found is not None:
         return found.group()

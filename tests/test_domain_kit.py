@@ -115,8 +115,10 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
                 await repo.update(Note(id=item_id, title="changed"))
             with pytest.raises(NotFoundError):
                 await repo.delete(item_id)
-            assert await repo.delete_many([item_id]) == []
-            assert await repo.update_many([Note(id=item_id, title="changed")]) == []
+            with pytest.raises(TypeError, match="bypass soft delete"):
+                await repo.delete_many([item_id])
+            with pytest.raises(TypeError, match="bypass soft delete"):
+                await repo.update_many([Note(id=item_id, title="changed")])
         assert await repo.count() == 2
         assert sorted(n.title for n in await repo.get_many()) == ["a", "b"]
         rows, total = await repo.get_many_and_count(LimitOffset(limit=1, offset=0))
@@ -125,7 +127,8 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
         # A statement the caller builds gets the same rules.
         own = select(Note).where(Note.title.in_(["a", "gone", "foreign"]))
         assert [n.title for n in await repo.get_many(statement=own)] == ["a"]
-        assert await repo.delete_where(Note.title == "foreign") == []
+        with pytest.raises(TypeError, match="bypass soft delete"):
+            await repo.delete_where(Note.title == "foreign")
         # Writes through the generic methods keep to the scope too.
         visible = await repo.get(ids["a"])
         visible.title = "a2"

@@ -38,9 +38,10 @@ from litestar.params import QueryParameter
 from sqlalchemy import ColumnElement, Row, inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import utc_now
 from app.db.repository import DomainRepository, DomainService
 from app.db.scope import EveryRow
-from app.db.soft_delete import SoftDeleteMixin, utc_now
+from app.db.soft_delete import SoftDeleteMixin
 
 __all__ = [
     "CrudRepository",

@@ -23,17 +23,10 @@ __all__ = [
     "SoftDeletable",
     "SoftDeleteMixin",
     "not_deleted",
-    "utc_now",
 ]
 
 # Execution option: this statement sees soft-deleted rows too.
 INCLUDE_DELETED = "include_deleted"
-
-
-def utc_now() -> datetime.datetime:
-    # The app's clock, like Advanced-Alchemy's audit columns, so the timestamps of one row
-    # all come from the same source.
-    return datetime.datetime.now(datetime.UTC)
 
 
 @declarative_mixin

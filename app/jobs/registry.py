@@ -8,7 +8,6 @@ reporting progress and for opening its own database sessions; it returns the res
 from __future__ import annotations
 
 import asyncio
-import datetime
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from uuid_utils.compat import uuid7
 
+from app.clock import utc_now
 from app.jobs.schemas import (
     DemoJobRequest,
     DemoParams,
@@ -126,7 +126,7 @@ async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
     tables = dict(found.tables)
     projects, jobs = tables.pop("projects", []), tables.pop("jobs", [])
     return ExportResult(
-        exported_at=datetime.datetime.now(datetime.UTC),
+        exported_at=utc_now(),
         sub=run.owner_sub,
         message=f"Exported {len(found.children)} children and {len(projects)} projects",
         children=msgspec.convert(found.children, list[ExportedChild]),
@@ -160,7 +160,7 @@ async def run_erase(run: JobRun, params: EraseParams) -> EraseReceipt:
     erased = sum(counts.values())
     return EraseReceipt(
         receipt_id=uuid.UUID(str(uuid7())),
-        erased_at=datetime.datetime.now(datetime.UTC),
+        erased_at=utc_now(),
         counts=counts,
         message=f"Erased {erased} records",
     )
