@@ -361,8 +361,12 @@ async def test_deleted_and_foreign_projects_are_invisible_everywhere(
     client: TestClient[Litestar], issuer: devstack.IssuerInfo
 ) -> None:
     tenant_id = f"t-{uuid.uuid4().hex[:12]}"
-    mine = {"Authorization": f"Bearer {issuer.mint(claims={'tenant_id': tenant_id})}"}
-    theirs = {"Authorization": f"Bearer {issuer.mint(claims={'tenant_id': tenant_id + 'x'})}"}
+    # One person (a sub of this test's own) with a token for each of two tenants.
+    person = f"walker-{uuid.uuid4().hex[:10]}"
+    mine, theirs = (
+        {"Authorization": f"Bearer {issuer.mint(username=person, claims={'tenant_id': t})}"}
+        for t in (tenant_id, tenant_id + "x")
+    )
 
     def create(headers: Headers, name: str) -> dict[str, Any]:
         body = as_json(ProjectBodyFactory.build(name=name))
