@@ -21,7 +21,10 @@ import importlib
 import inspect
 import pkgutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.db.personal import PersonalData
 
 __all__ = ["Domain", "Ownership", "domain_models", "domain_route_handlers", "domains"]
 
@@ -46,12 +49,16 @@ class Domain:
 
     `routes` are "module:attribute" names of route handlers (controllers, websocket
     handlers), imported when the app is built. `child_linked` says the rows hang off one of
-    the owner's children (`ChildLinkedMixin`): they go with the child.
+    the owner's children (`ChildLinkedMixin`): they go with the child, and an export
+    shows them under it. `personal_data` ("module:attribute" of an
+    `app.db.personal.PersonalData`) is for a domain that keeps more about a caller than
+    its owned rows; without it, the owned models' mixins say what is exported and erased.
     """
 
     owner: Ownership
     routes: tuple[str, ...] = ()
     child_linked: bool = False
+    personal_data: str = ""
     # Filled in by `domains()` from where the declaration was found.
     package: str = ""
 
@@ -75,11 +82,30 @@ class Domain:
         ]
 
     def route_handlers(self) -> list[Any]:
-        handlers = []
-        for route in self.routes:
-            module, _, attribute = route.partition(":")
-            handlers.append(getattr(importlib.import_module(module), attribute))
-        return handlers
+        return [_named(route) for route in self.routes]
+
+    def personal_data_of(self) -> PersonalData | None:
+        """What the domain keeps about a caller ("Your data"); None for a domain whose
+        rows belong to no one (`Ownership.SHARED`)."""
+        from app.db.personal import OwnedRows  # the registry itself imports no models
+        from app.db.scope import OwnedMixin
+
+        if self.personal_data:
+            declared: PersonalData = _named(self.personal_data)
+            return declared
+        if self.owner is Ownership.SHARED:
+            return None
+        owned = [model for model in self.models() if issubclass(model, OwnedMixin)]
+        if not owned:
+            # Someone's rows with no owner column the generic walk knows: never skip them.
+            raise TypeError(f"{self.package} has no OwnedMixin model: declare personal_data")
+        return OwnedRows(owned)
+
+
+def _named(name: str) -> Any:
+    """The object a "module:attribute" name names."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 @functools.cache

@@ -33,6 +33,7 @@ from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
 from app.scaffold import ScaffoldPlugin
 from app.users.controller import CurrentUserController
+from app.users.erase import EraseController
 
 __all__ = ["app", "create_app"]
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
+            EraseController,
             # Each package under app/ with a models.py (app/domains.py).
             *domain_route_handlers(),
             openapi_json,

@@ -148,6 +148,19 @@ def test_the_spa_as_alice_then_bob(chromium: str, stack: Stack) -> None:
     first_token = result["jobSockets"][0].split("token=")[1]
     assert all(url.split("token=")[1] != first_token for url in result["jobSockets"][1:])
     assert result["refreshes"] >= 1
+    # Your data: the download holds alice's child; the confirmation names what goes; the
+    # erasure leaves her no children, while the tenant keeps its project.
+    assert result["exportFile"].startswith("my-data-")
+    assert result["exportFile"].endswith(".json")
+    assert result["exportFormat"] == 1
+    assert result["exportChildren"] == [f"Ada {tag}"]
+    assert "demo" in result["exportJobs"]
+    assert f"Ada {tag}" in result["eraseConfirmation"]
+    assert "cannot be undone" in result["eraseConfirmation"]
+    assert result["eraseStatus"].startswith("Erased (receipt ")
+    assert "children 1" in result["eraseStatus"]
+    assert result["childrenAfterErase"] == []
+    assert f"Rocket {tag} (other tab)" in result["projectsAfterErase"]
     # Bob, of the same tenant, sees his own child and none of alice's.
     assert result["signedOut"] is True
     assert result["bobChildStatus"] == 201

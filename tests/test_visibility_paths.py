@@ -37,6 +37,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import BaseRouteHandler
 from litestar.routes import HTTPRoute, WebSocketRoute
 from litestar.testing import TestClient
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -257,6 +258,16 @@ def test_another_callers_ids_are_404_on_every_private_route(
                 theirs.add(made)
                 if walk.item_status(kind, made, "me") != 404:
                     wrong.append(f"{endpoint}: a row they made there is visible to me")
+    # POST /v1/me/erase names whose data goes in its body, not its path: their sub is a
+    # 400, and (below) all their rows are still there.
+    their_sub = sub_of(client, walk.headers("them"))
+    for endpoint in walk.endpoints:
+        if endpoint.path.endswith("/me/erase"):
+            body = {"confirm": their_sub}
+            response = client.post(endpoint.path, json=body, headers=walk.headers("me"))
+            if response.status_code != 400:
+                wrong.append(f"{endpoint} confirming their sub: {response.status_code}, not 400")
+            walk.used.add(str(endpoint))
     # Their rows are all still there after my attempts to change or delete them.
     for kind in walk.makers:
         if walk.item_status(kind, walk.row("them", kind), "them") != 200:
@@ -316,6 +327,7 @@ class _Run:
         self.engine = engine
         self.max_result_bytes = 1_048_576
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.redis = Redis.from_url(os.environ["REDIS_URL"])  # connects only when used
 
     async def report(self, step: int, message: str) -> None:
         return None
@@ -350,8 +362,12 @@ async def test_deleted_and_foreign_projects_are_invisible_everywhere(
     client: TestClient[Litestar], issuer: devstack.IssuerInfo
 ) -> None:
     tenant_id = f"t-{uuid.uuid4().hex[:12]}"
-    mine = {"Authorization": f"Bearer {issuer.mint(claims={'tenant_id': tenant_id})}"}
-    theirs = {"Authorization": f"Bearer {issuer.mint(claims={'tenant_id': tenant_id + 'x'})}"}
+    # One person (a sub of this test's own) with a token for each of two tenants.
+    person = f"walker-{uuid.uuid4().hex[:10]}"
+    mine, theirs = (
+        {"Authorization": f"Bearer {issuer.mint(username=person, claims={'tenant_id': t})}"}
+        for t in (tenant_id, tenant_id + "x")
+    )
 
     def create(headers: Headers, name: str) -> dict[str, Any]:
         body = as_json(ProjectBodyFactory.build(name=name))
@@ -379,8 +395,17 @@ async def test_deleted_and_foreign_projects_are_invisible_everywhere(
             assert [p["id"] for p in page["items"]] in ([kept["id"]], [])
         assert client.get(f"{prefix}/{foreign['id']}", headers=theirs).status_code == 200
 
+    # The export holds what is kept about the person (the `sub`): every project they
+    # created, the deleted one too (kept until the purge), and the one they created in
+    # the other tenant with their other token (same sub), which the API hides from `mine`.
     result = await export_for(sub_of(client, mine), tenant_id)
-    assert [project.name for project in result.projects] == ["kept hidden-check"]
+    exported = {project["name"]: project for project in result.projects}
+    assert {name: p["is_deleted"] for name, p in exported.items()} == {
+        "kept hidden-check": False,
+        "deleted hidden-check": True,
+        "foreign hidden-check": False,
+    }
+    assert exported["foreign hidden-check"]["tenant_id"] == tenant_id + "x"
 
 
 async def test_another_parents_child_is_invisible_everywhere(

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.children.models import ChildModel
 from app.children.schemas import Child
 from app.db.crud import struct_from_row
+from app.db.personal import owner_data_lock
 from app.db.precompiled import PrecompiledSelect
 from app.db.repository import DomainRepository
 from app.db.scope import OwnerScope, ScopeError
@@ -36,9 +37,6 @@ CHILD_COLUMNS = (
 )
 
 _columns = cast("Table", ChildModel.__table__).c
-# Seeds the hash of a parent's advisory-lock key, apart from the jobs' admission locks.
-_ADMISSION_LOCK_SEED = 0x6B696473
-
 _LIST = PrecompiledSelect(
     lambda: select(*CHILD_COLUMNS).order_by(ChildModel.created_at, ChildModel.id), Child
 )
@@ -78,16 +76,18 @@ class ChildRepository(DomainRepository[ChildModel]):
         """The saved child and whether it was created; None when `child_id` is new and
         the parent already has `max_children`.
 
-        Under the parent's admission lock (a transaction-level advisory lock, held until
-        the request's transaction ends), one statement counts and writes: two requests
+        Under the parent's data lock (a transaction-level advisory lock, held until the
+        request's transaction ends), one statement counts and writes: two requests
         at 49 cannot both add the 50th, and requests with the same new id cannot race
         (one inserts, the others then update it). Replacing a child is never refused.
         Another parent's child with that id is another row; other parents never wait.
         """
         parent = self._parent()
         owner = parent.owner_sub
-        lock_key = func.hashtextextended(owner, _ADMISSION_LOCK_SEED)
-        await self.session.execute(select(func.pg_advisory_xact_lock(lock_key)))
+        # The parent's data lock (app/db/personal.py), held to the commit: the count below
+        # sees every earlier create, and an erasure running now either finishes first
+        # (this child comes after it) or waits and erases it too.
+        await self.session.execute(owner_data_lock(owner))
         values = {
             "name": fields.name,
             "birthday": fields.birthday,

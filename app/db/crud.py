@@ -201,7 +201,11 @@ class CrudService(
 
 
 async def purge_soft_deleted(
-    session: AsyncSession, models: Iterable[type[Any]], older_than: datetime.timedelta
+    session: AsyncSession,
+    models: Iterable[type[Any]],
+    older_than: datetime.timedelta,
+    *,
+    now: datetime.datetime | None = None,
 ) -> dict[str, int]:
     """Permanently remove the rows of every soft-deletable model in `models` that were
     deleted more than `older_than` ago, for every owner; committed per table. Returns
@@ -215,5 +219,5 @@ async def purge_soft_deleted(
             f"{model.__name__}Purge", (DomainRepository,), {"model_type": model}
         )
         repository = repository_type(session=session, scope=EveryRow(), auto_commit=True)
-        purged[str(model.__tablename__)] = await repository.purge_deleted(older_than)
+        purged[str(model.__tablename__)] = await repository.purge_deleted(older_than, now=now)
     return purged

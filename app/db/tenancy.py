@@ -27,9 +27,16 @@ __all__ = ["TenantOwned", "TenantOwnedMixin", "TenantScope"]
 
 @declarative_mixin
 class TenantOwnedMixin(OwnedMixin):
-    """`tenant_id` (null: the row belongs to its creator alone) and `owner_sub` (creator)."""
+    """`tenant_id` (null: the row belongs to its creator alone) and `owner_sub` (creator).
+
+    `owner_sub` may be null on a tenant's row: when its creator erases their data
+    ("Your data" in the README) the row stays with the tenant without naming them. A
+    row without a tenant always has its creator (it goes with them)."""
 
     tenant_id: Mapped[str | None] = mapped_column(Text, nullable=True, sort_order=10)
+    owner_sub: Mapped[str | None] = mapped_column(  # type: ignore[assignment]
+        Text, nullable=True, sort_order=11
+    )
 
 
 class TenantOwned(Owned):

@@ -3,5 +3,8 @@
 from app.domains import Domain, Ownership
 
 DOMAIN = Domain(
-    owner=Ownership.PARENT, routes=("app.jobs.controller:JobController", "app.jobs.ws:watch_job")
+    owner=Ownership.PARENT,
+    routes=("app.jobs.controller:JobController", "app.jobs.ws:watch_job"),
+    # Records plus SAQ's copies in Redis; erase jobs' records are kept (the receipts).
+    personal_data="app.jobs.personal:JOBS_PERSONAL_DATA",
 )

@@ -5,7 +5,7 @@ No `from __future__ import annotations` here, on purpose: litestar-saq adds its 
 when it resolves string annotations; real annotations keep `Job` our response schema.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
@@ -17,7 +17,6 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 from app.auth import Caller
 from app.errors import exception_handlers
 from app.jobs.deps import provide_job_creator, provide_job_service
-from app.jobs.registry import KINDS
 from app.jobs.schemas import Job, JobPage, JobRequest
 from app.jobs.service import JobService
 from app.jobs.status import JobStatus
@@ -28,6 +27,8 @@ __all__ = ["JobController"]
 JOB_PATH = ["/v1/jobs/{job_id:str}", "/jobs/{job_id:str}"]
 # Far beyond any real history, and well inside what PostgreSQL takes as an OFFSET.
 MAX_OFFSET = 1_000_000_000
+# The kinds a client may start here (an erase has its own route, POST /v1/me/erase).
+_POSTED_KINDS = [str(request.__struct_config__.tag) for request in get_args(JobRequest)]
 
 
 def _name_the_kinds(
@@ -40,7 +41,7 @@ def _name_the_kinds(
             and item.get("key") == "kind"
             and str(item.get("message", "")).startswith("Invalid")
         ):
-            item["message"] = f"Unknown job kind; expected one of: {', '.join(KINDS)}"
+            item["message"] = f"Unknown job kind; expected one of: {', '.join(_POSTED_KINDS)}"
     return exception_handlers[HTTPException](request, exc)
 
 

@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import math
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from uuid_utils.compat import uuid7
 
-from app.children.service import ChildService
 from app.clock import utc_now
 from app.jobs.schemas import (
     DemoJobRequest,
     DemoParams,
     DemoResult,
+    EraseParams,
+    EraseReceipt,
+    ExportedChild,
     ExportJobRequest,
     ExportParams,
     ExportResult,
 )
-from app.projects.schemas import Project, ProjectSort
-from app.projects.service import ProjectService
+from app.personal_data import erase_personal_data, export_personal_data
 
 __all__ = ["KINDS", "JobFailure", "JobKind", "JobRun", "check_result_size", "kind_of"]
 
@@ -71,6 +75,10 @@ class JobRun(Protocol):
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A new database session of the job's own (commit it yourself)."""
+
+    @property
+    def redis(self) -> Redis:
+        """The worker's Redis client (an erasure removes SAQ's copies with it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,39 +132,21 @@ DEMO: JobKind[DemoParams, DemoResult] = JobKind(
 
 
 async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
-    """The caller's children and the projects the caller can see, as the API shows them."""
-    # The same services as the API's, with the caller's scope at the time the export
-    # was asked for: the same rules, written once.
+    """Everything kept about the caller, every domain's part (app/personal_data.py)."""
     async with run.session() as session:
-        children = await ChildService.for_parent(session, run.owner_sub).list_children()
-        # Bounded as it is collected: an export larger than a job's result may be fails
-        # as soon as that is clear, without holding it all first.
-        size = len(msgspec.json.encode(children))
-        check_result_size(size, run.max_result_bytes)
-        await run.report(1, f"Collected {len(children)} children")
-        projects_of_caller = ProjectService.for_caller(
-            session, tenant_id=run.tenant_id, owner_sub=run.owner_sub
-        )
-        projects: list[Project] = []
-        while True:  # oldest first, so projects created meanwhile can only come after
-            page = await projects_of_caller.list_projects(
-                limit=EXPORT_PAGE, offset=len(projects), q=None, sort=ProjectSort.OLDEST
-            )
-            size += len(msgspec.json.encode(page.items))
-            check_result_size(size, run.max_result_bytes)
-            projects += page.items
-            if not page.items or len(projects) >= page.total:
-                break
-    await run.report(2, f"Collected {len(projects)} projects")
+        found = await export_personal_data(session, run.owner_sub)
+    await run.report(1, f"Collected {len(found.children)} children")
+    tables = dict(found.tables)
+    projects, jobs = tables.pop("projects", []), tables.pop("jobs", [])
     return ExportResult(
         exported_at=utc_now(),
-        message=f"Exported {len(children)} children and {len(projects)} projects",
-        children=children,
+        sub=run.owner_sub,
+        message=f"Exported {len(found.children)} children and {len(projects)} projects",
+        children=msgspec.convert(found.children, list[ExportedChild]),
         projects=projects,
+        jobs=jobs,
+        other=tables,
     )
-
-
-EXPORT_PAGE = 100
 
 
 EXPORT: JobKind[ExportParams, ExportResult] = JobKind(
@@ -165,14 +155,44 @@ EXPORT: JobKind[ExportParams, ExportResult] = JobKind(
     params_type=ExportParams,
     result_type=ExportResult,
     run=run_export,
-    total_steps=lambda params: 2,
+    total_steps=lambda params: 1,
     time_limit_s=lambda params: 120,
     heartbeat_s=30,
     # Read-only and cheap: worth one more try if its worker dies half-way.
     attempts=2,
 )
 
-KINDS: dict[str, JobKind[Any, Any]] = {kind.name: kind for kind in (DEMO, EXPORT)}
+# --- erase ------------------------------------------------------------------------------
+
+
+async def run_erase(run: JobRun, params: EraseParams) -> EraseReceipt:
+    """Remove everything kept about the caller (app/personal_data.py); the receipt says
+    how much of each kind went, never what."""
+    async with run.session() as session:
+        counts = await erase_personal_data(session, run.owner_sub, run.redis)
+    erased = sum(counts.values())
+    return EraseReceipt(
+        receipt_id=uuid.UUID(str(uuid7())),
+        erased_at=utc_now(),
+        counts=counts,
+        message=f"Erased {erased} records",
+    )
+
+
+ERASE: JobKind[EraseParams, EraseReceipt] = JobKind(
+    name="erase",
+    request_type=EraseParams,  # started by POST /v1/me/erase, never by POST /v1/jobs
+    params_type=EraseParams,
+    result_type=EraseReceipt,
+    run=run_erase,
+    total_steps=lambda params: 1,
+    time_limit_s=lambda params: 300,
+    heartbeat_s=30,
+    # One transaction, so a second try after a lost worker starts from a clean state.
+    attempts=3,
+)
+
+KINDS: dict[str, JobKind[Any, Any]] = {kind.name: kind for kind in (DEMO, EXPORT, ERASE)}
 
 
 def kind_of(request: msgspec.Struct) -> JobKind[Any, Any]:

@@ -275,6 +275,15 @@ class JobRepository(DomainRepository[JobRecord]):
             )
         return (await self._db.execute(statement)).all()
 
+    async def all_for_owner(self, owner_sub: str) -> Sequence[Row[Any]]:
+        """Every record of the owner, oldest first (their export), with its parameters."""
+        statement = (
+            select(*JOB_COLUMNS, _t.params, _t.message)
+            .where(_t.owner_sub == owner_sub)
+            .order_by(_t.created_at, _t.id)
+        )
+        return (await self._db.execute(statement)).all()
+
     async def counts(self) -> Sequence[Row[Any]]:
         """(kind, status, count) over every record still kept, for the metrics."""
         statement = select(_t.kind, _t.status, func.count()).group_by(_t.kind, _t.status)
@@ -353,6 +362,18 @@ class JobRepository(DomainRepository[JobRecord]):
     async def remove(self, job_id: uuid.UUID) -> None:
         await self._db.execute(delete(_table).where(_t.id == job_id))
 
+    async def remove_for_owner(
+        self, owner_sub: str, *, keep_kinds: Sequence[str]
+    ) -> Sequence[Row[Any]]:
+        """Delete the owner's records but those of `keep_kinds`; the (id, queue, status)
+        of each, for removing their SAQ copies."""
+        statement = (
+            delete(_table)
+            .where(_t.owner_sub == owner_sub, _t.kind.not_in(keep_kinds))
+            .returning(_t.id, _t.queue, _t.status)
+        )
+        return (await self._db.execute(statement)).all()
+
     async def transition(
         self,
         job_id: uuid.UUID,
@@ -416,9 +437,11 @@ class JobRepository(DomainRepository[JobRecord]):
             error=None,
         )
 
-    async def purge_finished(self, older_than: datetime.timedelta) -> int:
+    async def purge_finished(
+        self, older_than: datetime.timedelta, *, now: datetime.datetime | None = None
+    ) -> int:
         statement = delete(_table).where(
-            _t.status.not_in(UNFINISHED), _t.updated_at < utc_now() - older_than
+            _t.status.not_in(UNFINISHED), _t.updated_at < (now or utc_now()) - older_than
         )
         result = await self._db.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)

@@ -5,13 +5,16 @@ and the sweep (app/jobs/sweep.py), which therefore do not depend on the runtime.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.clock import utc_now
 from app.config import WorkerSettings
 from app.jobs.progress import ProgressPublisher
 from app.jobs.recorder import JobStateWriter
@@ -37,6 +40,8 @@ class WorkerResources:
     worker_id: str
     queue_name: str
     writer: JobStateWriter = field(init=False)
+    # What the retention crons take as "now"; tests move it to see rows age.
+    clock: Callable[[], datetime.datetime] = utc_now
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from app.children.schemas import Child
 from app.jobs.status import JobStatus
-from app.projects.schemas import Project
 
 __all__ = [
     "DemoJobRequest",
     "DemoParams",
     "DemoResult",
+    "EraseParams",
+    "EraseReceipt",
     "ExportJobRequest",
     "ExportParams",
+    "ExportResult",
+    "ExportedChild",
     "Job",
     "JobKindName",
     "JobPage",
@@ -29,7 +32,7 @@ __all__ = [
     "ProgressPayload",
 ]
 
-JobKindName = Literal["demo", "export"]
+JobKindName = Literal["demo", "export", "erase"]
 
 
 # --- parameters of each kind (strict: unknown fields are a 400 naming them) -------------
@@ -57,6 +60,11 @@ class ExportParams(msgspec.Struct, forbid_unknown_fields=True):
     """The export takes no parameters: it always covers the caller's own data."""
 
 
+class EraseParams(msgspec.Struct, forbid_unknown_fields=True):
+    """An erasure takes no parameters: it always covers the caller's own data. It is
+    started by `POST /v1/me/erase`, not by `POST /v1/jobs`."""
+
+
 # --- POST /v1/jobs bodies: one per kind, told apart by `kind` ---------------------------
 
 
@@ -67,7 +75,7 @@ class DemoJobRequest(msgspec.Struct, tag_field="kind", tag="demo", forbid_unknow
 
 
 class ExportJobRequest(msgspec.Struct, tag_field="kind", tag="export", forbid_unknown_fields=True):
-    """Collects the caller's children and projects into the job's result."""
+    """Collects everything kept about the caller into the job's result ("Your data")."""
 
     params: ExportParams = msgspec.field(default_factory=ExportParams)
 
@@ -83,14 +91,49 @@ class DemoResult(msgspec.Struct, kw_only=True, tag_field="kind", tag="demo"):
     message: str
 
 
+Row = dict[str, Any]
+
+
+class ExportedChild(Child, kw_only=True):
+    """A child as stored, with the rows of every child-linked domain, by table."""
+
+    linked: dict[str, list[Row]] = msgspec.field(default_factory=dict)
+
+
 class ExportResult(msgspec.Struct, kw_only=True, tag_field="kind", tag="export"):
+    """Everything the service keeps about the caller (README, "Your data"). Defaults let
+    results stored by the previous format (children and visible projects) still read."""
+
+    format: Annotated[int, msgspec.Meta(description="Version of this document's shape")] = 1
     exported_at: datetime.datetime
+    sub: str = ""
     message: str
-    children: list[Child]
-    projects: list[Project]
+    profile: Annotated[
+        Row, msgspec.Meta(description="Fields of the caller's own kept by the service")
+    ] = msgspec.field(default_factory=dict)
+    children: list[ExportedChild]
+    projects: Annotated[
+        list[Row], msgspec.Meta(description="Projects the caller created, deleted ones too")
+    ]
+    jobs: Annotated[
+        list[Row], msgspec.Meta(description="The caller's jobs; exports' results left out")
+    ] = msgspec.field(default_factory=list)
+    other: Annotated[
+        dict[str, list[Row]], msgspec.Meta(description="Any other table's rows, by table")
+    ] = msgspec.field(default_factory=dict)
 
 
-JobResult = DemoResult | ExportResult
+class EraseReceipt(msgspec.Struct, kw_only=True, tag_field="kind", tag="erase"):
+    """What an erasure removed: rows of each kind (`<table>_left_with_tenant`: rows that
+    stay with a tenant, no longer naming the caller)."""
+
+    receipt_id: uuid.UUID
+    erased_at: datetime.datetime
+    counts: dict[str, int]
+    message: str
+
+
+JobResult = DemoResult | ExportResult | EraseReceipt
 
 # --- responses --------------------------------------------------------------------------
 

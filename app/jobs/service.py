@@ -114,11 +114,16 @@ class JobService:
         self._redis_timeout_s = redis_timeout_s
 
     async def create(self, caller: Principal, request: JobRequest) -> Job:
-        """Admit, record and enqueue a job. The creation rate is a guard on the route
-        (app/limits.py), refused before the body is even read; the open-jobs cap is
-        checked with the insert, in one step per owner (`JobRepository.add`)."""
-        kind = kind_of(request)
-        params = request.params
+        return await self.start(caller, kind_of(request), request.params)
+
+    async def start(
+        self, caller: Principal, kind: JobKind[Any, Any], params: msgspec.Struct
+    ) -> Job:
+        """Admit, record and enqueue a job of `kind` for the caller (`POST /v1/jobs`, and
+        routes that start a kind of their own, like `POST /v1/me/erase`). The creation
+        rate is a guard on the route (app/limits.py), refused before the body is even
+        read; the open-jobs cap is checked with the insert, in one step per owner
+        (`JobRepository.add`)."""
         job_id = uuid.UUID(str(uuid7()))
         # Committed when it returns, before enqueueing: a worker may pick the job up
         # before this request ends.

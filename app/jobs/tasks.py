@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from saq import Job as SaqJob
 from saq.job import Status
@@ -58,6 +59,7 @@ class _Run:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     max_result_bytes: int
+    redis: Redis
 
     async def report(self, step: int, message: str) -> None:
         await self.writer.report(self.job_id, step, self.total_steps, message)
@@ -106,6 +108,7 @@ def _runner(kind: JobKind[Any, Any]) -> JobFunction:
             engine=resources.engine,
             sessions=resources.sessions,
             max_result_bytes=resources.settings.max_job_result_bytes,
+            redis=resources.redis,
         )
         heartbeat = asyncio.create_task(_keep_heartbeat(saq_job, kind.heartbeat_s))
         try:
@@ -174,7 +177,8 @@ async def purge_old_job_records(ctx: Context) -> int:
     resources = resources_of(ctx)
     async with resources.sessions() as session:
         deleted = await JobRepository(session).purge_finished(
-            datetime.timedelta(seconds=resources.settings.job_state_ttl_s)
+            datetime.timedelta(seconds=resources.settings.job_state_ttl_s),
+            now=resources.clock(),
         )
         await session.commit()
     if deleted:
@@ -191,6 +195,7 @@ async def purge_soft_deleted_rows(ctx: Context) -> int:
             session,
             domain_models(),
             datetime.timedelta(days=resources.settings.purge_deleted_after_days),
+            now=resources.clock(),
         )
     for table, count in purged.items():
         if count:

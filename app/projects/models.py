@@ -21,6 +21,8 @@ class Project(UUIDv7AuditBase, TenantOwnedMixin, SoftDeleteMixin):
         CheckConstraint("char_length(btrim(name)) > 0", name="name_not_blank"),
         # The two soft-delete columns always agree.
         CheckConstraint("is_deleted = (deleted_at IS NOT NULL)", name="deleted_at_iff_deleted"),
+        # Only a tenant's project outlives its creator's erasure (owner_sub set to null).
+        CheckConstraint("tenant_id IS NOT NULL OR owner_sub IS NOT NULL", name="owner_or_tenant"),
     )
 
     name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["ClientRoles", "CurrentUser"]
+__all__ = ["ClientRoles", "CurrentUser", "EraseRequest"]
 
 
 class ClientRoles(msgspec.Struct, frozen=True):
@@ -19,3 +19,10 @@ class CurrentUser(msgspec.Struct, frozen=True):
     realm_roles: list[str]
     client_roles: dict[str, ClientRoles]
     tenant_id: str | None
+
+
+class EraseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/me/erase`: `confirm` repeats the caller's own `sub`, so that no stray
+    or replayed request for someone else erases anything."""
+
+    confirm: str = ""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from app.auth.principal import Principal
-from app.users.schemas import ClientRoles, CurrentUser
+from litestar.exceptions import ValidationException
 
-__all__ = ["current_user"]
+from app.auth.principal import Principal
+from app.jobs.registry import ERASE
+from app.jobs.schemas import EraseParams, Job
+from app.jobs.service import JobService
+from app.users.schemas import ClientRoles, CurrentUser, EraseRequest
+
+__all__ = ["current_user", "start_erasure"]
 
 
 def current_user(caller: Principal) -> CurrentUser:
@@ -20,3 +25,13 @@ def current_user(caller: Principal) -> CurrentUser:
         },
         tenant_id=caller.tenant_id,
     )
+
+
+async def start_erasure(caller: Principal, request: EraseRequest, jobs: JobService) -> Job:
+    """Queue the erasure of everything kept about the caller, once they confirmed it."""
+    if request.confirm != caller.sub:
+        raise ValidationException(
+            "Confirm the erasure with your own sub",
+            extra=[{"key": "confirm", "message": "must be your own sub", "source": "body"}],
+        )
+    return await jobs.start(caller, ERASE, EraseParams())

@@ -1,5 +1,6 @@
 // The example SPA end to end, as alice then bob. Prints one JSON line of observations.
 // usage: node spa-e2e.mjs '{"spa": URL, "api": URL, "issuer": URL, "shots": DIR, "tag": ".."}'
+import { readFile } from "node:fs/promises";
 import { args, launch, signIn, step } from "./browser.mjs";
 
 const { spa, api, issuer, shots, tag } = args();
@@ -102,6 +103,28 @@ try {
   await shot(page, "5-job-complete");
   step(`job ${result.jobStatus} over ${result.jobSockets.length} sockets`);
 
+  // Your data: download it all, then delete it all after a confirmation naming what goes.
+  const downloading = page.waitForEvent("download", { timeout: 60000 });
+  await page.click("#download-data");
+  const file = await downloading;
+  const exported = JSON.parse(await readFile(await file.path(), "utf8"));
+  result.exportFile = file.suggestedFilename();
+  result.exportFormat = exported.format;
+  result.exportChildren = exported.children.map((c) => c.name);
+  result.exportJobs = exported.jobs.map((j) => j.kind);
+  await page.click("#erase-data");
+  await page.waitForSelector("#erase-confirm:not([hidden])");
+  result.eraseConfirmation = await page.locator("#erase-what").textContent();
+  await shot(page, "6-erase-confirmation");
+  await page.click("#erase-yes");
+  await page.waitForFunction(() => document.querySelector("#data-status").textContent.startsWith("Erased"), null, { timeout: 60000 });
+  result.eraseStatus = await page.locator("#data-status").textContent();
+  await page.waitForFunction(() => document.querySelectorAll("#children li").length === 0);
+  result.childrenAfterErase = await text(page, "#children li");
+  result.projectsAfterErase = await text(page, "#projects li");
+  await shot(page, "7-erased");
+  step(`downloaded ${result.exportFile}, then ${result.eraseStatus}`);
+
   // Sign out, sign in as bob: his own child (made here through the API), none of alice's.
   const bobAuth = { Authorization: `Bearer ${await tokenFor("bob")}`, "Content-Type": "application/json" };
   const bobChild = await fetch(`${api}/v1/children`, {
@@ -120,7 +143,7 @@ try {
   await page.waitForFunction(() => document.querySelector("#app").hidden === false);
   await page.locator("#children li").first().waitFor();
   result.bobChildren = await text(page, "#children li");
-  await shot(page, "6-bob");
+  await shot(page, "8-bob");
   step(`bob sees ${result.bobChildren.length} children`);
 } catch (error) {
   result.error = String(error?.stack || error);

@@ -418,3 +418,35 @@ async def test_a_worker_writes_on_after_postgresql_dropped_its_pooled_connection
 
     row = await harness.record(db, job_id)
     assert (row["status"], row["step"]) == ("active", 1)
+
+
+async def test_retention_deletes_on_a_moved_clock(
+    harness: Harness, db: asyncpg.Connection, client: TestClient[Litestar], auth: Auth
+) -> None:
+    """Nothing is aged by hand: the crons' clock moves. A finished job (an export's result
+    included) goes after `JOB_STATE_TTL_SECONDS`, a soft-deleted row of every
+    soft-deletable model after `PURGE_DELETED_AFTER_DAYS`, for good."""
+    settings = harness.resources.settings
+    assert (settings.job_state_ttl_s, settings.purge_deleted_after_days) == (86_400, 30)
+    export = await harness.add_job("export", status="active", enqueue=False)
+    await db.execute(
+        "UPDATE jobs SET status = 'complete', result = '{\"kind\": \"export\"}' WHERE id = $1",
+        export,
+    )
+    response = client.post("/v1/projects", json={"name": "deleted"}, headers=auth("dave"))
+    project = uuid.UUID(response.json()["id"])
+    assert client.delete(f"/v1/projects/{project}", headers=auth("dave")).status_code == 204
+    now = datetime.datetime.now(datetime.UTC)
+
+    async def run_crons(days: float) -> tuple[bool, bool]:
+        harness.resources.clock = lambda: now + datetime.timedelta(days=days)
+        await tasks.purge_old_job_records(harness.ctx)
+        await tasks.purge_soft_deleted_rows(harness.ctx)
+        job_kept = await db.fetchval("SELECT count(*) FROM jobs WHERE id = $1", export)
+        project_kept = await db.fetchval("SELECT count(*) FROM projects WHERE id = $1", project)
+        return bool(job_kept), bool(project_kept)
+
+    assert await run_crons(0.9) == (True, True)
+    assert await run_crons(1.1) == (False, True)
+    assert await run_crons(29.9) == (False, True)
+    assert await run_crons(30.1) == (False, False)

@@ -265,9 +265,11 @@ def test_a_crashing_job_fails_with_a_safe_error(
     assert job["result"] is None
 
 
-def test_export_collects_the_callers_children_and_visible_projects(
+def test_export_collects_the_callers_children_and_created_projects(
     client: TestClient[Litestar], auth: Auth, worker: WorkerProcess
 ) -> None:
+    """The export holds what is kept about the caller: their children as the API shows
+    them, and the projects they created (deleted ones too), not their tenant's others."""
     tag = uuid.uuid4().hex[:8]
 
     def create(path: str, user: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -283,28 +285,30 @@ def test_export_collects_the_callers_children_and_visible_projects(
     acme = create("/v1/projects", "alice", {"name": f"acme {tag}"})  # bob's tenant too
     globex = create("/v1/projects", "carol", {"name": f"globex {tag}"})
     daves = create("/v1/projects", "dave", {"name": f"dave {tag}"})
+    bobs = create("/v1/projects", "bob", {"name": f"bob's {tag}"})
     deleted = create("/v1/projects", "bob", {"name": f"gone {tag}"})
     assert client.delete(f"/v1/projects/{deleted['id']}", headers=auth("bob")).status_code == 204
 
     job_id = start_job(client, auth("bob"), kind="export")["job_id"]
     job = wait_for_job(client, auth("bob"), job_id, finished)
     assert job["status"] == "complete", job
-    assert job["total_steps"] == job["step"] == 2
+    assert job["total_steps"] == job["step"] == 1
     result = job["result"]
     assert result["kind"] == "export"
     child_ids = {child["id"] for child in result["children"]}
-    project_ids = {project["id"] for project in result["projects"]}
+    projects = {project["id"]: project for project in result["projects"]}
     assert bobs_child["id"] in child_ids
     assert alices_child["id"] not in child_ids
-    assert acme["id"] in project_ids
-    assert not {globex["id"], daves["id"], deleted["id"]} & project_ids
-    # Each item is exactly what the children/projects endpoints answer.
+    assert {bobs["id"], deleted["id"]} <= set(projects)
+    assert not {acme["id"], globex["id"], daves["id"]} & set(projects)
+    assert projects[deleted["id"]]["is_deleted"] is True
+    # A child as the children endpoints answer it, with its child-linked rows (none yet).
     exported_child = next(c for c in result["children"] if c["id"] == bobs_child["id"])
-    assert exported_child == bobs_child
-    exported_project = next(p for p in result["projects"] if p["id"] == acme["id"])
-    assert exported_project == client.get(f"/v1/projects/{acme['id']}", headers=auth("bob")).json()
+    assert exported_child == {**bobs_child, "linked": {}}
+    shown = client.get(f"/v1/projects/{bobs['id']}", headers=auth("bob")).json()
+    assert {key: projects[bobs["id"]][key] for key in shown} == shown
 
-    # Without a tenant claim, only the caller's own untenanted projects.
+    # Without a tenant claim, only the caller's own projects.
     dave_job = start_job(client, auth("dave"), kind="export")["job_id"]
     dave_result = wait_for_job(client, auth("dave"), dave_job, finished)["result"]
     dave_projects = {project["id"] for project in dave_result["projects"]}

@@ -83,3 +83,12 @@ export async function currentUserLegacy(api: ApiClient): Promise<Profile> {
   const me: Body<"getMeLegacy", 200> = data;
   return toProfile(me);
 }
+
+/** Erase everything kept about the caller ("Your data"): an `erase` job, followed like any
+ *  other, whose result is a receipt with counts per kind. `sub` confirms it. */
+export async function eraseMyData(api: ApiClient, sub: string): Promise<Body<"eraseMyData", 202>> {
+  const body: Schemas["EraseRequest"] = { confirm: sub };
+  const { data, error } = await api.POST("/v1/me/erase", { body });
+  if (error) throw new Error(describeError(error));
+  return data;
+}

@@ -8,9 +8,21 @@ function summaryLine(job: JobSummary): string {
   return `${job.job_id} ${job.kind} ${job.status} ${job.progress}% (${job.step}/${job.total_steps}) ${job.created_at}/${job.updated_at}`;
 }
 
+function outcomeOf(job: Job): string {
+  const result = job.result;
+  if (result === null) return job.error ?? "";
+  switch (result.kind) {
+    case "demo":
+      return result.message;
+    case "export":
+      return `exported ${result.children.length} children at ${result.exported_at}`;
+    case "erase":
+      return `receipt ${result.receipt_id}: ${Object.entries(result.counts).map(([kind, n]) => `${kind}=${n}`).join(", ")}`;
+  }
+}
+
 function jobLine(job: Job): string {
-  const outcome =
-    job.result === null ? job.error ?? "" : job.result.kind === "demo" ? job.result.message : `exported ${job.result.exported_at}`;
+  const outcome = outcomeOf(job);
   return `${summaryLine(job)} ${outcome}`;
 }
 

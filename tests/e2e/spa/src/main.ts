@@ -1,6 +1,7 @@
 import { api, type Child, type Project } from "./api";
 import { auth, currentUser } from "./auth";
 import { watchJob } from "./jobs";
+import { setUpYourData } from "./yourdata";
 import "./style.css";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -141,4 +142,8 @@ $("app").hidden = user === null;
 if (user) {
   $("who").textContent = `Signed in as ${user.profile.preferred_username}`;
   await Promise.all([loadChildren(), loadProjects()]);
+  setUpYourData(user, async () => {
+    $("child-detail").hidden = true;
+    await Promise.all([loadChildren(), loadProjects()]);
+  });
 }
