@@ -11,6 +11,7 @@ from __future__ import annotations
 from app.config import ConfigError, get_worker_settings
 from app.jobs.plugin import build_saq_config, worker_settings
 from app.logging import configure_logging, quiet_routine_cron
+from app.tracing import start_worker_tracing
 
 __all__ = ["settings"]
 
@@ -21,4 +22,5 @@ except ConfigError as error:
     raise SystemExit(f"configuration error: {error}") from None
 configure_logging(_app_settings.log_level)
 quiet_routine_cron()
+start_worker_tracing()  # after the log handler: its lines get trace ids
 settings = worker_settings(build_saq_config(_app_settings))
