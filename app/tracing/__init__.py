@@ -7,9 +7,10 @@ tracing is on. Off, each hook is a flag check (the request path pays nothing els
 Off also means not loaded by anyone else: with the `tracing` extra installed, redis-py
 7.4 imports the OpenTelemetry SDK's metrics at import time, Litestar imports its
 OpenTelemetry plugin (and the ASGI instrumentation) in every `Litestar()`, and
-litestar-saq imports the OpenTelemetry API. Together that was 95 modules, about 0.4 s
-of start-up and 11 MiB of every API process (`import app.main`, RSS 103 → 92 MiB;
-tests/test_process_footprint.py). `keep_opentelemetry_unloaded`, called first thing by
+litestar-saq imports the OpenTelemetry API. Together that was 95 modules, 3 MiB of
+every API process (`import app.main`: RSS 102.9 MiB, 99.8 with this gate) and 0.3-0.5 s
+of its start-up on the 2-core reference machine (`python -X importtime`); checked by
+tests/test_process_footprint.py. `keep_opentelemetry_unloaded`, called first thing by
 `app/__init__.py`, makes `opentelemetry` unimportable in such a process (a `None` in
 `sys.modules`, which the import system answers with ModuleNotFoundError), so those
 libraries take their "not installed" branch. A process that loaded OpenTelemetry before
