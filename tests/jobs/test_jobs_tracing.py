@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +22,12 @@ import pytest
 from devstack import OtlpReceiver
 
 from tests.jobs.conftest import open_socket, receive_all
-from tests.support.processes import forget_saq_queue, running_api, running_worker
+from tests.support.processes import (
+    REPO_ROOT,
+    forget_saq_queue,
+    running_api,
+    running_worker,
+)
 
 Token = Callable[[str], str]
 
@@ -140,3 +147,35 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
     assert access[0]["trace_id"] == trace_id
     assert access[0]["span_id"]
     assert access[0]["request_id"] == response.headers["x-request-id"]
+
+
+# The worker's cron jobs, run as SAQ runs them (a job with no trace context in its meta).
+CRON_RUN = """
+import asyncio
+from saq import Job
+from app.worker import settings
+from opentelemetry import trace
+
+async def main():
+    for cron in settings["cron_jobs"][:1]:
+        try:
+            await cron.function({"job": Job(cron.function.__name__, key="cron:x")})
+        except Exception:
+            pass  # no worker resources here: the run fails inside its span
+    trace.get_tracer_provider().force_flush()
+
+asyncio.run(main())
+"""
+
+
+def test_a_cron_run_starts_a_trace_of_its_own() -> None:
+    with OtlpReceiver(keep=True) as receiver:
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        subprocess.run(
+            [sys.executable, "-c", CRON_RUN], cwd=REPO_ROOT, env=env, check=True, timeout=60
+        )
+        spans = _wait_for_spans(receiver, bool)
+    run = _one(spans, name="job purge_deleted_projects")
+    assert run["service"] == "app-worker"
+    assert run["parent_span_id"] == ""
+    assert run["kind"] == CONSUMER
