@@ -88,11 +88,18 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
                 with open_socket(api, f"/ws/jobs/{job_id}?token={bearer}") as socket:
                     messages = receive_all(socket)
                 assert messages[-1]["status"] == "complete"
+                # A request with a token in its query, and a path no route takes.
+                read = httpx.get(f"{api}/v1/jobs/{job_id}?token={bearer}", timeout=10)
+                unrouted = httpx.get(f"{api}/v1/no-such-thing/{job_id}", timeout=10)
+                assert unrouted.status_code == 404
+                assert read.headers["x-trace-id"] != unrouted.headers["x-trace-id"] != trace_id
                 spans = _wait_for_spans(
                     receiver,
                     lambda found: (
                         any(s["name"] == "job demo" for s in found)
                         and any(s["name"].startswith("WS ") for s in found)
+                        and {read.headers["x-trace-id"], unrouted.headers["x-trace-id"]}
+                        <= {s["trace_id"] for s in found if s["kind"] == SERVER}
                     ),
                 )
         finally:
@@ -126,6 +133,11 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
     # The socket: its own span, linked to the job's trace.
     socket_span = _one(spans, service="app-api", name="WS /ws/jobs/{job_id}")
     assert {"trace_id": trace_id, "span_id": post["span_id"]} in socket_span["links"]
+
+    # Spans are named by route template, never by the raw path.
+    _one(spans, name="GET /v1/jobs/{job_id}", trace_id=read.headers["x-trace-id"])
+    _one(spans, name="GET", trace_id=unrouted.headers["x-trace-id"])
+    assert not [s["name"] for s in spans if job_id in s["name"]]
 
     # Nothing secret or personal anywhere: no token, no query string, no body, no values.
     text = json.dumps([span["attributes"] for span in spans] + [s["events"] for s in spans])
