@@ -754,6 +754,7 @@ class OtlpReceiver:
                                     for link in span.links
                                 ],
                                 "events": [MessageToDict(event) for event in span.events],
+                                "status": MessageToDict(span.status),
                             }
                         )
         return found

@@ -13,6 +13,7 @@
   (`COMMAND ? ?`, never the arguments) come from their instrumentation packages. A
   database or Redis call made outside any request or job (the worker's polling, the
   sweep, liveness) starts no trace of its own.
+- An error is recorded by its exception's type, never its text (`ErrorTypesOnly`).
 - Log lines written inside a span carry `trace_id` and `span_id` (a log record factory,
   and the access line's own hook); HTTP responses carry `X-Trace-Id`.
 """
@@ -24,7 +25,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from litestar.config.app import AppConfig
@@ -45,7 +46,15 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, TraceState, format_span_id, format_trace_id
+from opentelemetry.trace import (
+    Link,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceState,
+    format_span_id,
+    format_trace_id,
+)
 from opentelemetry.util.types import Attributes
 from redis.exceptions import RedisError
 
@@ -72,7 +81,6 @@ _REAL_SCOPE = "app.tracing.scope"
 # How long a socket waits for its job's trace context before following without a link.
 _LINK_LOOKUP_TIMEOUT_S = 1.0
 
-_tracer = trace.get_tracer("app")
 _started = False
 
 
@@ -109,6 +117,45 @@ class NoLoneClientSpans(Sampler):
         return f"NoLoneClientSpans{{{self._sampler.get_description()}}}"
 
 
+class ErrorTypesOnly(trace.TracerProvider):
+    """Hands out tracers whose spans name an exception's type and never quote it.
+
+    An exception's text can hold data: PostgreSQL's messages quote input values, and
+    SQLAlchemy's add the statement's parameters. The SDK would put that text in the span
+    (an exception event, and the error status's description); the instrumentation
+    packages, Litestar's middleware and this module all take their tracers from here.
+    """
+
+    def __init__(self, provider: trace.TracerProvider) -> None:
+        self._provider = provider
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _ErrorTypesOnlyTracer(self._provider.get_tracer(*args, **kwargs))
+
+
+class _ErrorTypesOnlyTracer(trace.Tracer):
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        # An unended span is the caller's to close; it records nothing by itself.
+        kwargs.update(record_exception=False, set_status_on_exception=False)
+        return self._tracer.start_span(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:  # type: ignore[override]
+        kwargs.update(record_exception=False, set_status_on_exception=False)
+        with self._tracer.start_as_current_span(*args, **kwargs) as span:
+            try:
+                yield span
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+
+
+_tracer: trace.Tracer = trace.NoOpTracer()
+
+
 def current_trace_ids() -> tuple[str, str] | None:
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
@@ -136,7 +183,7 @@ def with_trace_ids(factory: Callable[..., logging.LogRecord]) -> Callable[..., l
 
 def start(default_service_name: str) -> None:
     """Set up this process's tracing once: provider, exporter, instrumentation, log ids."""
-    global _started
+    global _started, _tracer
     if _started:
         return
     _started = True
@@ -147,10 +194,12 @@ def start(default_service_name: str) -> None:
     provider.sampler = NoLoneClientSpans(provider.sampler)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    private = ErrorTypesOnly(provider)
+    _tracer = private.get_tracer("app")
     AsyncPGInstrumentor().instrument(  # type: ignore[no-untyped-call]
-        tracer_provider=provider
+        tracer_provider=private
     )
-    RedisInstrumentor().instrument(tracer_provider=provider)
+    RedisInstrumentor().instrument(tracer_provider=private)
     logging.setLogRecordFactory(with_trace_ids(logging.getLogRecordFactory()))
     add_trace_ids(current_trace_ids)
     logger.info("tracing on: %s", resource.attributes.get(SERVICE_NAME))
@@ -212,6 +261,7 @@ class TracingPlugin(InitPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         start("app-api")
         config = OpenTelemetryConfig(
+            tracer_provider=ErrorTypesOnly(trace.get_tracer_provider()),
             middleware_class=PrivateRequestSpans,
             scope_span_details_extractor=_span_details,
             # One span per request, not one more per ASGI message.

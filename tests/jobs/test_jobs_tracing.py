@@ -140,7 +140,7 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
     assert not [s["name"] for s in spans if job_id in s["name"]]
 
     # Nothing secret or personal anywhere: no token, no query string, no body, no values.
-    text = json.dumps([span["attributes"] for span in spans] + [s["events"] for s in spans])
+    text = json.dumps([[s["attributes"], s["events"], s["status"]] for s in spans])
     for secret in (bearer, "token=", "Bearer", '"delay_ms"', "alice"):
         assert secret not in text
     statements = [s["attributes"].get("db.statement", "") for s in spans]
@@ -191,3 +191,6 @@ def test_a_cron_run_starts_a_trace_of_its_own() -> None:
     assert run["service"] == "app-worker"
     assert run["parent_span_id"] == ""
     assert run["kind"] == CONSUMER
+    # It failed (no worker resources here): by its exception's type, never its text.
+    assert run["status"] == {"code": "STATUS_CODE_ERROR", "message": "AssertionError"}
+    assert run["events"] == []
