@@ -1,4 +1,7 @@
-"""Today's date, from a clock kept in app state so that tests can replace it.
+"""The app's one clock: `utc_now()` for timestamps, `utc_today(state)` for the date.
+
+Every timestamp the app writes (soft delete, job rows, export results, the job sweep)
+comes from `utc_now()`, the same UTC source as Advanced-Alchemy's audit columns.
 
 The date is UTC, so a child's age and daily picks change at the same instant for every
 client. Tests set `app.state.clock` to a `FixedClock` to move through days without
@@ -8,13 +11,19 @@ waiting; without one the system clock is used.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from litestar.datastructures import State
+if TYPE_CHECKING:
+    from litestar.datastructures import State
 
-__all__ = ["CLOCK_STATE_KEY", "Clock", "FixedClock", "SystemClock", "utc_today"]
+__all__ = ["CLOCK_STATE_KEY", "Clock", "FixedClock", "SystemClock", "utc_now", "utc_today"]
 
 CLOCK_STATE_KEY = "clock"
+
+
+def utc_now() -> dt.datetime:
+    """Now, time-zone aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
 
 
 class Clock(Protocol):
@@ -25,7 +34,7 @@ class SystemClock:
     """The real UTC calendar date."""
 
     def today(self) -> dt.date:
-        return dt.datetime.now(dt.UTC).date()
+        return utc_now().date()
 
 
 class FixedClock:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
 from advanced_alchemy.exceptions import (
@@ -96,30 +95,12 @@ def _is_outage(exc: BaseException) -> str | None:
     return None
 
 
-# msgspec names a missing or unknown body field only in its message, and Litestar then
-# reports the whole body ("data") as the key: point the key at the field itself. The text
-# rules (app/text.py) run in a schema's __post_init__ and name their field the same way.
-_FIELD_IN_MESSAGE = re.compile(r"(?:unknown|missing required|invalid text in) field `([^`]+)`")
-
-
-def _name_body_fields(extra: list[Any]) -> list[Any]:
-    named: list[Any] = []
-    for item in extra:
-        if isinstance(item, dict) and item.get("key") == "data":
-            match = _FIELD_IN_MESSAGE.search(str(item.get("message", "")))
-            if match:
-                item = {**item, "key": match.group(1)}
-        named.append(item)
-    return named
-
-
 def _http_exception(
     request: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, Any]]:
     detail = exc.detail
     extra = exc.extra
     if isinstance(exc, ValidationException) and isinstance(extra, list) and extra:
-        extra = _name_body_fields(extra)
         # Name the offending fields in the sentence too, not only in `extra`.
         fields = [str(item["key"]) for item in extra if isinstance(item, dict) and item.get("key")]
         if fields:

@@ -35,7 +35,7 @@ from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFou
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 
 from app.access_log import client_request_id, log_access, new_request_id
-from app.auth.authenticator import PUBLIC_OPT, Authenticator, Refusal, send_refusal
+from app.auth.authenticator import PUBLIC_OPT, Authenticator, Refusal, refuse_socket
 from app.auth.principal import current_caller
 from app.cors import Cors, HeaderList
 from app.errors import error_response, exception_handlers
@@ -155,6 +155,16 @@ class Gateway:
                 http_stats.observe(method, scope["path_template"], status, elapsed)
 
         return gateway
+
+
+async def send_refusal(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
+    """401 with a WWW-Authenticate challenge, or for a WebSocket accept-then-close 4401."""
+    detail = f"Not authenticated: {refusal.reason}"
+    if scope["type"] == ScopeType.WEBSOCKET:
+        await refuse_socket(receive, send, detail[:120])
+        return
+    response = error_response(401, detail, headers={"WWW-Authenticate": refusal.challenge})
+    await response.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
 
 
 async def _send_preflight(

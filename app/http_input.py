@@ -11,6 +11,13 @@ log), and an 8 MB object held the event loop for ~285 ms. Here:
   413 before it is decoded;
 - `BoundedRequest` (the app's `request_class`) checks the nesting depth of the raw bytes
   before decoding, and turns the decoder's own failures into a 400.
+
+Bodies are also decoded *strictly*, straight into the handler's `data` type: a boolean
+is `true`/`false`, a number is a JSON number, else a 400 naming the field. Litestar
+itself converts a handler's arguments with msgspec's lax mode (`strict=False`, meant for
+query and path values, which arrive as strings), which took `{"steps": "3"}` as 3 and
+`1` or `"true"` as `true`. Litestar 2.25 has no setting for this; its signature model
+passes an already-typed value through unchanged, so decoding here is enough.
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.exceptions import ValidationException
+from litestar.exceptions import SerializationException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.serialization import decode_json
+
+from app.text import CONTROL_CHARACTER
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -59,38 +70,74 @@ def json_nesting_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _body_error(message: str) -> ValidationException:
+def _body_error(message: str, key: str = "body") -> ValidationException:
     return ValidationException(
         f"Invalid request body: {message}",
-        extra=[{"key": "body", "message": message, "source": "body"}],
+        extra=[{"key": key, "message": message, "source": "body"}],
     )
 
 
+# msgspec's message, then where: "Expected `int`, got `str` - at `$.params.steps`" (the
+# last " - at" wins, so a client's value quoted in the message cannot move the key).
+_AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
+# A missing or unknown field is reported at the object around it; the text rules
+# (app/text.py) raise from a schema's __post_init__, naming their field the same way.
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required|invalid text in) field `([^`]+)`")
+
+
+def _body_field_error(error: msgspec.ValidationError) -> ValidationException:
+    """A 400 whose key is the offending field (`params.steps`, `kind`), from msgspec's
+    error for a body."""
+    text = str(error)
+    at_path = _AT_PATH.match(text)
+    message, path = (at_path["message"], at_path["path"]) if at_path else (text, "")
+    named = _NAMED_FIELD.search(message)
+    if named:
+        path = f"{path}.{named[1]}" if path else named[1]
+    return _body_error(message, path or "body")
+
+
 class BoundedRequest(Request[Any, Any, Any]):
-    """Litestar's request, with a JSON body checked before it is decoded."""
+    """Litestar's request, with a JSON body checked before it is decoded, then decoded
+    strictly into the handler's `data` type (the value `json()` returns is that type)."""
 
     async def json(self) -> Any:
         body = await self.body()  # size-limited by Litestar: 413 past the limit
         if json_nesting_exceeds(body):
             raise _body_error(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
+        if not body.isascii():
+            # msgspec checks UTF-8 only in the strings it keeps, not in values it skips
+            # (looking for a union's tag): check it all, before the schema names a field.
+            try:
+                body.decode()
+            except UnicodeDecodeError:
+                raise _body_error("not valid UTF-8") from None
+        data_field = self.route_handler.parsed_data_field
         try:
-            return await super().json()
-        except UnicodeDecodeError:
-            raise _body_error("not valid UTF-8") from None
+            if data_field is None:
+                return await super().json()
+            return decode_json(
+                body or b"null",
+                target_type=data_field.annotation,
+                type_decoders=self.route_handler.resolve_type_decoders(),
+                strict=True,
+            )
+        except SerializationException as exc:
+            if isinstance(exc.__cause__, msgspec.ValidationError):
+                raise _body_field_error(exc.__cause__) from None
+            raise  # not JSON at all: Litestar answers 400 itself
         except RecursionError:  # unreachable after the depth check; never a 500 anyway
             raise _body_error(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
-
-
-# C0 controls and DEL. A NUL in a path made the static file handler raise ValueError
-# ("embedded null byte"); no route of ours has a use for any of these.
-_PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def refuse_control_characters_in_path(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
-    """Route guard: a path (as decoded from %XX) with a control character is a 400."""
-    if _PATH_CONTROL.search(connection.scope["path"]):
+    """Route guard: a path (as decoded from %XX) with a control character is a 400.
+
+    A NUL in a path made the static file handler raise ValueError ("embedded null
+    byte"); no route of ours has a use for any control character."""
+    if CONTROL_CHARACTER.search(connection.scope["path"]):
         raise ValidationException(
             "Invalid request: the path contains a control character",
             extra=[{"key": "path", "message": "control characters are not allowed"}],

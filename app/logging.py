@@ -1,7 +1,12 @@
 """Structured (JSON) logs: one object per line, written off the event loop.
 
-Every line goes to one background writer that writes them in order, in batches, from its
-own thread, so the event loop never waits on a slow stderr.
+The standard library's pair does the writing: the root handler is a `QueueHandler` that
+formats each record as a JSON line and queues it, and a `QueueListener` thread writes the
+queued lines to stderr, in order, a batch at a time, so the event loop never waits on a
+slow stderr. At exit `logging.shutdown` closes the handler, which drains the queue; a line
+logged while the interpreter finalizes (the thread may be gone) is written at once. A
+process forked after `configure_logging` calls it again (uvicorn's and SAQ's extra
+processes import the app anew): the thread does not survive a fork.
 
 No line carries a credential: uvicorn's own loggers (which print a WebSocket handshake's
 path with its `?token=`) are routed through the same JSON handler, and every line that
@@ -13,12 +18,12 @@ string or a header in the first place, so it skips this pass.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 import threading
 import time
-from collections import deque
+from logging.handlers import QueueHandler, QueueListener
+from queue import SimpleQueue
 from typing import IO, Any
 from urllib.parse import quote, unquote
 
@@ -26,8 +31,8 @@ import msgspec
 
 __all__ = [
     "JsonFormatter",
-    "JsonLineHandler",
-    "LineWriter",
+    "JsonLineListener",
+    "JsonQueueHandler",
     "RedactSecrets",
     "configure_logging",
     "redact_secrets",
@@ -127,146 +132,138 @@ class JsonFormatter(logging.Formatter):
         return redact_secrets(_encoder.encode(entry).decode())
 
 
-class LineWriter:
-    """Writes log lines to a stream from a daemon thread, a batch at a time.
+# Lines per write at most, when they keep coming faster than the queue empties.
+MAX_BATCH = 1000
 
-    A line is either finished bytes or a msgspec Struct, which the thread encodes as one
-    JSON object: the request path then only builds the Struct (see app/access_log.py).
 
-    `write` only appends to a deque (thread-safe without a lock) and wakes the thread at
-    most once per batch; the thread pauses `interval` seconds after each batch, so a busy
-    process makes a few dozen writes a second, not one per line. Lines keep their order.
-    A line waits at most about `interval` (plus the write) before it reaches the stream;
-    `flush()` (called by logging at exit) writes whatever is pending at once.
+def _write(stream: IO[str], lines: list[bytes]) -> None:
+    data = b"".join(lines)
+    try:
+        binary = getattr(stream, "buffer", None)
+        if binary is not None:
+            stream.flush()  # anything written through the text layer goes first
+            binary.write(data)
+            binary.flush()
+        else:
+            stream.write(data.decode())
+            stream.flush()
+    except (OSError, ValueError):
+        pass  # the stream is closed or gone: there is nowhere left to log to
+
+
+def _as_line(item: bytes | msgspec.Struct) -> bytes:
+    return item if type(item) is bytes else _encoder.encode(item) + b"\n"
+
+
+class JsonLineListener(QueueListener):
+    """The standard `QueueListener`, writing the queued lines itself (they arrive
+    formatted, or as Structs it encodes: see app/access_log.py) a batch at a time.
+
+    After each write it pauses `interval` seconds while lines gather, so a busy process
+    makes a few dozen writes a second, not one per line. A `threading.Event` in the queue
+    is a flush: it is set once everything queued before it is written.
     """
 
-    def __init__(self, stream: IO[str], *, interval: float = 0.02, max_pending: int = 100_000):
-        self._stream = stream
-        self._interval = interval
-        self._max_pending = max_pending
-        self._pending: deque[bytes | msgspec.Struct] = deque()
-        self._dropped = 0
-        self._woken = False
-        self._wake = threading.Event()
-        self._write_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+    def __init__(self, queue: SimpleQueue[Any], stream: IO[str], *, interval: float) -> None:
+        super().__init__(queue)
+        self.pending = queue  # `queue`, typed
+        self.stream = stream
+        self.interval = interval
+        self._batch: list[bytes] = []
 
-    @property
-    def stream(self) -> IO[str]:
-        return self._stream
-
-    def write(self, line: bytes | msgspec.Struct) -> None:
-        """Queue one line: bytes ending in a newline, or a Struct to encode as JSON."""
-        if sys.is_finalizing():
-            # The interpreter is going away (e.g. asyncio reporting a task it destroyed):
-            # the writer thread may be frozen holding its own locks, and no new thread can
-            # start. Waking it would hang the exit, so this line and whatever is still
-            # queued are written here, without a lock.
-            self._pending.append(line)
-            self._drain()
+    def handle(self, record: Any) -> None:
+        if isinstance(record, threading.Event):
+            _write(self.stream, self._batch)
+            self._batch = []
+            record.set()
             return
-        if len(self._pending) >= self._max_pending:
-            # The stream is not keeping up; bounded memory beats an ever-growing queue.
-            self._dropped += 1
-            return
-        self._pending.append(line)
-        if not self._woken:
-            self._woken = True
-            if self._thread is None:
-                self._start()
-            self._wake.set()
+        self._batch.append(_as_line(record))
+        caught_up = self.pending.empty()
+        if caught_up or len(self._batch) >= MAX_BATCH:
+            _write(self.stream, self._batch)
+            self._batch = []
+        if caught_up:
+            time.sleep(self.interval)
 
-    def flush(self) -> None:
-        with self._write_lock:
-            self._drain()
-
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            # Reset before draining: a line queued from here on wakes the thread again.
-            self._woken = False
-            with self._write_lock:
-                self._drain()
-            time.sleep(self._interval)
-
-    def _drain(self) -> None:
-        pending, batch = self._pending, []
-        while pending:
-            line = pending.popleft()
-            batch.append(line if type(line) is bytes else _encoder.encode(line) + b"\n")
-        if self._dropped:
-            dropped, self._dropped = self._dropped, 0
-            notice = {"ts": round(time.time(), 3), "level": "warning", "logger": __name__}
-            notice["msg"] = f"{dropped} log lines dropped: the log stream is not keeping up"
-            batch.append(_encoder.encode(notice) + b"\n")
-        if not batch:
-            return
-        data = b"".join(batch)
-        try:
-            binary = getattr(self._stream, "buffer", None)
-            if binary is not None:
-                self._stream.flush()  # anything written through the text layer goes first
-                binary.write(data)
-                binary.flush()
-            else:
-                self._stream.write(data.decode())
-                self._stream.flush()
-        except (OSError, ValueError):
-            pass  # the stream is closed or gone: there is nowhere left to log to
-
-    def after_fork(self) -> None:
-        # The thread does not survive a fork, and the parent writes its own pending lines.
-        self._pending = deque()
-        self._woken = False
-        self._wake = threading.Event()
-        self._write_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._thread = None
+    def stop(self) -> None:
+        super().stop()  # everything queued before the stop is handled first
+        _write(self.stream, self._batch)
+        self._batch = []
 
 
-class JsonLineHandler(logging.Handler):
-    """The root handler: JSON lines through a `LineWriter`."""
+class JsonQueueHandler(QueueHandler):
+    """The root handler: each record as one JSON line (`JsonFormatter`), queued for a
+    `JsonLineListener` thread. At most `max_pending` lines wait; past that a line is
+    dropped and counted, and the count is logged once the queue has room again."""
 
-    def __init__(self, writer: LineWriter) -> None:
-        super().__init__()
-        self.writer = writer
+    def __init__(
+        self, stream: IO[str], *, interval: float = 0.02, max_pending: int = 100_000
+    ) -> None:
+        queue: SimpleQueue[Any] = SimpleQueue()
+        super().__init__(queue)
+        self.pending = queue  # `queue`, typed
         self.setFormatter(JsonFormatter())
+        self.stream = stream
+        self.max_pending = max_pending
+        self.dropped = 0
+        self.listener = JsonLineListener(queue, stream, interval=interval)
+        self.listener.start()
+        self.listening = True
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.writer.write(self.format(record).encode() + b"\n")
+            self.put(self.format(record).encode() + b"\n")
         except Exception:
             self.handleError(record)
 
+    def put(self, line: bytes | msgspec.Struct) -> None:
+        """Queue one line: bytes ending in a newline, or a Struct to encode as JSON."""
+        if not self.listening or sys.is_finalizing():
+            # Closed at exit, or the interpreter is going away (e.g. asyncio reporting a
+            # task it destroyed): the thread may be gone or frozen, so write it here.
+            _write(self.stream, [_as_line(line)])
+            return
+        queue = self.pending
+        if queue.qsize() >= self.max_pending:
+            # The stream is not keeping up; bounded memory beats an ever-growing queue.
+            self.dropped += 1
+            return
+        if self.dropped:
+            dropped, self.dropped = self.dropped, 0
+            notice = {"ts": round(time.time(), 3), "level": "warning", "logger": __name__}
+            notice["msg"] = f"{dropped} log lines dropped: the log stream is not keeping up"
+            queue.put_nowait(_encoder.encode(notice) + b"\n")
+        queue.put_nowait(line)
+
     def flush(self) -> None:
-        self.writer.flush()
+        """Wait (at most 5 s) until every line queued so far is written."""
+        if self.listening and not sys.is_finalizing():
+            written = threading.Event()
+            self.pending.put_nowait(written)
+            written.wait(timeout=5)
+
+    def close(self) -> None:
+        if self.listening:
+            self.listening = False  # from here on lines are written at once
+            self.listener.stop()
+        super().close()
 
 
 # The handler installed by configure_logging.
-_handler: JsonLineHandler | None = None
+_handler: JsonQueueHandler | None = None
 
 
-def root_handler() -> JsonLineHandler | None:
+def root_handler() -> JsonQueueHandler | None:
     """The handler configure_logging installed (callers check it is still the root's)."""
     return _handler
 
 
 def configure_logging(level: str) -> None:
     global _handler
-    writer = _handler.writer if _handler is not None else None
-    if writer is None or writer.stream is not sys.stderr:
-        if writer is not None:
-            writer.flush()
-        writer = LineWriter(sys.stderr)
-    _handler = JsonLineHandler(writer)
+    if _handler is None or _handler.stream is not sys.stderr or not _handler.listening:
+        if _handler is not None:
+            _handler.close()
+        _handler = JsonQueueHandler(sys.stderr)
     root = logging.getLogger()
     root.handlers[:] = [_handler]
     root.setLevel(level)
@@ -284,14 +281,6 @@ def configure_logging(level: str) -> None:
 
 
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
-
-
-def _reset_writer_after_fork() -> None:
-    if _handler is not None:
-        _handler.writer.after_fork()
-
-
-os.register_at_fork(after_in_child=_reset_writer_after_fork)
 
 
 class RoutineCronFilter(logging.Filter):

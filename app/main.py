@@ -9,9 +9,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app.auth.plugin import KeycloakAuthPlugin
-from app.children.controller import ChildrenController
 from app.config import ConfigError, Settings, get_settings
-from app.content.controller import ContentController
 from app.cors import Cors
 from app.db import build_sqlalchemy_plugin
 from app.docs import (
@@ -20,20 +18,19 @@ from app.docs import (
     mark_legacy_aliases,
     openapi_json,
 )
+from app.domains import domain_route_handlers
 from app.errors import exception_handlers
 from app.gateway import Gateway, unrouted_exception_handlers
 from app.health.controller import HealthController
 from app.http_input import BoundedRequest
-from app.jobs.controller import JobController
 from app.jobs.plugin import build_jobs_plugins
-from app.jobs.ws import watch_job
 from app.lifecycle import freeze_startup_objects, limit_malloc_arenas
 from app.limits import LimitsPlugin
 from app.logging import configure_logging
 from app.metrics import metrics_routes
-from app.projects.controller import ProjectController
 from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
+from app.scaffold import ScaffoldPlugin
 from app.tracing import api_plugins as tracing_plugins
 from app.users.controller import CurrentUserController
 
@@ -61,11 +58,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             CurrentUserController,
-            ChildrenController,
-            ContentController,
-            ProjectController,
-            JobController,
-            watch_job,
+            # Each package under app/ with a models.py (app/domains.py).
+            *domain_route_handlers(),
             openapi_json,
             *metrics_routes(settings),
         ],
@@ -76,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *build_jobs_plugins(settings),
             auth,
             limits,  # after redis: its shutdown flush runs before the client closes
+            ScaffoldPlugin(),  # the `litestar domain new` command
             *tracing_plugins(),  # none unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         ],
         middleware=[Gateway(auth.authenticator, limits.requests, cors)],

@@ -16,22 +16,34 @@
   would run (`javascript:`) or fetch insecurely, and no character that could end an HTML
   attribute or tag a client pastes it into (quotes, `<`, `>`, backslash, backtick, spaces).
 
-Schemas call these from `__post_init__`; msgspec turns the ValueError into a validation
-error, and app/errors.py names the field from the message.
+Schemas call these from `__post_init__`, or subclass `TypedTextBody`, which does it for
+every text field; msgspec turns the ValueError into a validation error, and
+app/http_input.py names the field from the message. `line_rules`/`paragraph_rules` give a
+text field its length limits and the description that tells clients these rules.
+`CONTROL_CHARACTER` is the one definition of a control character, for paths
+(app/http_input.py) as for text.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import ClassVar
 from urllib.parse import urlsplit
+
+import msgspec
+from msgspec.structs import force_setattr
 
 __all__ = [
     "AVATAR_NAME_PATTERN",
     "AVATAR_URL_MAX_LENGTH",
+    "CONTROL_CHARACTER",
     "MAX_COMBINING_MARKS",
     "TextError",
+    "TypedTextBody",
     "avatar",
+    "line_rules",
+    "paragraph_rules",
     "person_text",
     "person_texts",
     "search_text",
@@ -51,7 +63,8 @@ _LINE_SEPARATORS = frozenset("\u2028\u2029")
 _COMBINING = frozenset({"Mn", "Me"})
 _INVISIBLE_CATEGORIES = frozenset({"Mn", "Me", "Zs", "Zl", "Zp", "Cc", "Cf"})
 
-_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 controls and DEL (C1 controls are caught with the other non-ASCII ones below).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _ASCII_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -82,7 +95,7 @@ def _describe(char: str) -> str:
 
 def _refused(value: str, *, multiline: bool) -> str | None:
     """The first refused character of `value`, if any."""
-    controls = _ASCII_CONTROL_EXCEPT_NEWLINE_TAB if multiline else _ASCII_CONTROL
+    controls = _ASCII_CONTROL_EXCEPT_NEWLINE_TAB if multiline else CONTROL_CHARACTER
     found = controls.search(value)
     if found is not None:
         return found.group()
@@ -165,3 +178,37 @@ def search_text(value: str | None) -> str | None:
     if value is None or value.isascii():
         return value
     return unicodedata.normalize("NFC", value)
+
+
+def line_rules(max_length: int) -> msgspec.Meta:
+    """One line of 1-`max_length` characters, not all blank (for `Annotated[str, ...]`)."""
+    return msgspec.Meta(
+        max_length=max_length,
+        pattern=r"\S",
+        description=f"1-{max_length} characters, not all blank; stored in Unicode NFC; no "
+        "control, bidirectional or zero-width characters",
+    )
+
+
+def paragraph_rules(max_length: int) -> msgspec.Meta:
+    """Up to `max_length` characters where newline and tab are allowed."""
+    return msgspec.Meta(
+        max_length=max_length,
+        description=f"At most {max_length} characters; stored in Unicode NFC; newline and "
+        "tab allowed, other control, bidirectional and zero-width characters not",
+    )
+
+
+class TypedTextBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A request body whose text fields a person typed: each string field goes through
+    `person_text` (fields named in `multiline` keep newlines and tabs); unknown fields
+    are refused. Fields left `msgspec.UNSET` (a PATCH) or None are left alone."""
+
+    multiline: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                text = person_text(value, name, multiline=name in self.multiline)
+                force_setattr(self, name, text)

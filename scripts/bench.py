@@ -3,6 +3,7 @@
 usage: scripts/bench [--duration S] [--connections N] [--rounds N] [--only NAME,...]
                      [--json FILE] [--profile NAME] [--tracing]
        scripts/bench --soak [--duration S] [--connections N] [--json FILE]
+       scripts/bench --workers 1,2,4 [--apis 1,2] [--jobs N] [--json FILE]
 
 Throughput (default): starts PostgreSQL and Redis (DATABASE_URL / REDIS_URL when set, else
 embedded ones), a private database migrated with Alembic, the dev token issuer, the API
@@ -23,6 +24,14 @@ API process's RSS sampled every 10 s (target < 120 MiB and flat).
 0.1, exporting to a local OTLP sink in this process) and measures each endpoint on all
 three, each run paired with its own baseline run: rows `NAME`, `NAME+trace1.0`,
 `NAME+trace0.1`.
+
+Scaling (--workers): the numbers behind the Kubernetes replica advice (README
+"Kubernetes"). For each worker count, --jobs demo jobs of fixed work (10 steps, no pauses)
+are queued through the API, then that many SAQ worker processes start; jobs finished per
+second are counted from when the last worker says alive (startup is not counted). Then
+/v1/me and /v1/children are loaded through the edge (nginx with scripts/edge/nginx.conf,
+as tests/test_edge.py runs it) in front of 1, then 2 API processes (--apis). Nothing is
+pinned to a core: the processes share the machine as replicas share a node.
 
 --profile NAME attaches py-spy to the API while NAME is under load and prints where the
 time goes (the collapsed stacks are kept under .devdata/bench/).
@@ -90,6 +99,8 @@ UVICORN_FLAGS = (
     "--log-level",
     "warning",
 )
+# The SAQ worker as the image runs it (`saq app.worker.settings`).
+WORKER_COMMAND = (sys.executable, "-m", "saq", "app.worker.settings")
 BENCH_USER = "alice"  # tenant "acme"
 SOAK_USERS = ("alice", "bob", "carol", "dave")  # two in acme, one in globex, one untenanted
 # Children each soak connection creates before it only updates them (so a parent has
@@ -160,6 +171,8 @@ class Stack:
     # More APIs on the same database, each with its own variables (--tracing): url, pid.
     variants: dict[str, tuple[str, int]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    # What the API was started with, for starting more API or worker processes alike.
+    env: dict[str, str] = field(default_factory=dict)
 
     def token(self, username: str) -> str:
         if username not in self.tokens:
@@ -227,7 +240,7 @@ def private_database(server_url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _server(
-    name: str, command: list[str], env: dict[str, str], log_to: IO[Any] | int
+    name: str, command: Sequence[str], env: dict[str, str], log_to: IO[Any] | int
 ) -> Iterator[subprocess.Popen[bytes]]:
     process = spawn(command, env=env, stdout=subprocess.DEVNULL, stderr=log_to)
     try:
@@ -244,6 +257,7 @@ def start_stack(
     worker: bool,
     api_log: Path | None,
     app: str = "app.main:app",
+    extra_env: dict[str, str] | None = None,
     variants: dict[str, dict[str, str]] | None = None,
 ) -> Stack:
     """Start everything on `stack`, which stops it all (in reverse order) when closed."""
@@ -266,6 +280,7 @@ def start_stack(
         "RATE_LIMIT_PER_MINUTE": "1000000000",
         "LIMITS_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}:",
         "METRICS_TOKEN": uuid.uuid4().hex,
+        **(extra_env or {}),
     }
     log_sink: IO[Any] | int = subprocess.DEVNULL
     if api_log is not None:
@@ -277,7 +292,7 @@ def start_stack(
     api_url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{api_url}/health", timeout=60, process=api)
     log(f"API {api.pid} on {api_url} (cpu {cpus.server or 'any'})")
-    result = Stack(api_url=api_url, api=api, issuer=issuer, database_url=database_url)
+    result = Stack(api_url=api_url, api=api, issuer=issuer, database_url=database_url, env=env)
     for name, overrides in (variants or {}).items():
         port = free_port()
         command = cpus.pinned(cpus.server, _uvicorn(app, port))
@@ -296,8 +311,7 @@ def start_stack(
         wait_for_http(f"{result.baseline_url}/", timeout=60, process=process)
         log(f"baseline {process.pid} on {result.baseline_url}")
     if worker and (REPO_ROOT / "app" / "worker.py").exists():
-        command = [sys.executable, "-m", "saq", "app.worker.settings"]
-        stack.enter_context(_server("worker", command, env, subprocess.DEVNULL))
+        stack.enter_context(_server("worker", WORKER_COMMAND, env, subprocess.DEVNULL))
         log("SAQ worker started")
     return result
 
@@ -1429,7 +1443,308 @@ def _soak_report(
     return 0 if passed_all else 1
 
 
+# --- scaling mode (--workers) ---------------------------------------------------------------
+
+# Fixed work per job: ten progress reports (a row update and a publish each), no pauses.
+DEMO_JOB = {"kind": "demo", "params": {"steps": 10, "delay_ms": 0}}
+# The job limits would refuse a batch of hundreds from four users. The sweep (a recovery
+# path, not throughput) is kept out: while a backlog drains, a sweep that reads a job as
+# queued can put it back to queued just after a worker started it, which then ends
+# "failed unexpectedly" (18 and 38 of 400 jobs in two runs at the default 10 s). The
+# environment's own values win, e.g. JOB_SWEEP_INTERVAL_SECONDS=10 to see that race.
+SCALING_ENV = {
+    "JOB_LIMIT_PER_MINUTE": "0",
+    "MAX_OPEN_JOBS_PER_USER": "0",
+    "JOB_SWEEP_INTERVAL_SECONDS": "3600",
+}
+SCALING_ENDPOINTS = ("me", "children")
+FINISHED_STATUSES = ["complete", "failed", "aborted"]
+
+
+async def _enqueue_demo_jobs(stack: Stack, count: int) -> list[uuid.UUID]:
+    ids: list[uuid.UUID] = []
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+
+        async def enqueue(numbers: range) -> None:
+            for number in numbers:
+                headers = stack.headers(SOAK_USERS[number % len(SOAK_USERS)])
+                body = _expect(await client.post("/v1/jobs", json=DEMO_JOB, headers=headers), 202)
+                ids.append(uuid.UUID(body["job_id"]))
+
+        await asyncio.gather(*(enqueue(range(start, count, 10)) for start in range(10)))
+    return ids
+
+
+async def _job_throughput(
+    stack: Stack, workers: list[subprocess.Popen[bytes]], ids: list[uuid.UUID]
+) -> dict[str, Any]:
+    """Jobs finished per second once every worker process is up (startup not counted)."""
+    import redis.asyncio as aioredis
+
+    redis = aioredis.Redis.from_url(stack.env["REDIS_URL"])
+    database = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+    try:
+        # The queue fills before any worker runs; count from when the last one says alive.
+        pattern = f"jobs:alive:{stack.env['SAQ_QUEUE']}:*"
+        while len([key async for key in redis.scan_iter(match=pattern)]) < len(workers):
+            if any(worker.poll() is not None for worker in workers):
+                raise RuntimeError("a worker process exited during startup")
+            await asyncio.sleep(0.05)
+        all_up = dt.datetime.now(dt.UTC)
+        pids = [worker.pid for worker in workers]
+        cpu_at_start = _tree_cpu_seconds(pids)
+        deadline = time.monotonic() + 600
+        query = "SELECT count(*), max(updated_at) FROM jobs WHERE id = ANY($1) AND status = ANY($2)"
+        while (row := await database.fetchrow(query, ids, FINISHED_STATUSES))[0] < len(ids):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {row[0]} of {len(ids)} jobs finished in 600 s")
+            await asyncio.sleep(0.2)
+        cpu_seconds = _tree_cpu_seconds(pids) - cpu_at_start
+        after = await database.fetchval(
+            "SELECT count(*) FROM jobs WHERE id = ANY($1) AND updated_at > $2", ids, all_up
+        )
+        failures = await database.fetch(
+            "SELECT error, count(*) FROM jobs WHERE id = ANY($1) AND status <> 'complete'"
+            " GROUP BY error",
+            ids,
+        )
+    finally:
+        await database.close()
+        await redis.aclose()
+    seconds = (row[1] - all_up).total_seconds()
+    return {
+        "jobs": len(ids),
+        "measured_jobs": after,
+        "seconds": round(seconds, 2),
+        "jobs_per_s": round(after / seconds, 1),
+        # Cores the worker processes kept busy (the rest: PostgreSQL, Redis, idle).
+        "worker_cores": round(cpu_seconds / max(seconds, 0.001), 2),
+        "failed": sum(count for _, count in failures),
+        "errors": {str(error): count for error, count in failures},
+    }
+
+
+def measure_workers(
+    stack: Stack, processes: int, count: int, log_path: Path | None
+) -> dict[str, Any]:
+    # The whole batch waits in the queue before the first worker starts.
+    ids = asyncio.run(_enqueue_demo_jobs(stack, count))
+    with contextlib.ExitStack() as running:
+        sink: IO[Any] | int = subprocess.DEVNULL
+        if log_path is not None:
+            sink = running.enter_context(log_path.open("ab"))
+        workers = [
+            running.enter_context(_server(f"worker {n}", WORKER_COMMAND, stack.env, sink))
+            for n in range(processes)
+        ]
+        result: dict[str, Any] = asyncio.run(_job_throughput(stack, workers, ids))
+    log(f"{processes} worker(s): {result['jobs_per_s']} jobs/s ({result})")
+    return {"workers": processes, **result}
+
+
+@contextlib.contextmanager
+def edge_in_front(api_ports: Sequence[int], workdir: Path) -> Iterator[tuple[str, int]]:
+    """scripts/edge/nginx.conf unchanged (as tests/test_edge.py runs it) before the APIs;
+    yields its URL and its master's pid."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise SystemExit("scripts/bench --workers: nginx is not installed (apt-get install nginx)")
+    state = Path(tempfile.mkdtemp(prefix="edge-", dir=workdir))
+    shutil.copy(REPO_ROOT / "scripts" / "edge" / "nginx.conf", state / "nginx.conf")
+    port = free_port()
+    (state / "listen.conf").write_text(f"listen 127.0.0.1:{port};\n")
+    upstream = "".join(f"server 127.0.0.1:{api_port};\n" for api_port in api_ports)
+    (state / "upstream.conf").write_text(upstream)
+    command = [nginx, "-p", str(state), "-c", str(state / "nginx.conf"), "-e", "stderr"]
+    command += ["-g", f"daemon off; pid {state / 'nginx.pid'};"]
+    with _server("edge", command, {**os.environ}, subprocess.DEVNULL) as process:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/health", timeout=30, process=process)
+        yield url, process.pid
+
+
+def _tree_cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time of these processes and their children (nginx's workers) so far."""
+    import psutil
+
+    processes = [psutil.Process(pid) for pid in pids]
+    processes += [child for process in processes for child in process.children(recursive=True)]
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+
+def _client_cpu_seconds() -> float:
+    """CPU time of this process's finished children: the load generator, once it ran."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_apis(
+    stack: Stack,
+    processes: int,
+    measured: Sequence[Measured],
+    load: LoadGenerator,
+    args: argparse.Namespace,
+    workdir: Path,
+) -> dict[str, tuple[LoadResult, list[float]]]:
+    """One run per endpoint through the edge before `processes` API processes: each
+    endpoint's result and the cores busy meanwhile (API processes, nginx, load generator)."""
+    api_pids = [stack.api.pid]
+    ports = [int(urlsplit(stack.api_url).port or 0)]
+    with contextlib.ExitStack() as running:
+        for _ in range(processes - 1):
+            port = free_port()
+            extra = running.enter_context(
+                _server("API", _uvicorn(args.app, port), stack.env, subprocess.DEVNULL)
+            )
+            wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=extra)
+            api_pids.append(extra.pid)
+            ports.append(port)
+        edge_url, edge_pid = running.enter_context(edge_in_front(ports, workdir))
+        results = {}
+        for item in measured:
+            url = item.url.replace(stack.api_url, edge_url, 1)
+            load.run(url, item.headers, args.warmup)
+            before = [_tree_cpu_seconds(api_pids), _tree_cpu_seconds([edge_pid])]
+            client_before = _client_cpu_seconds()
+            result = load.run(url, item.headers, args.duration)
+            after = [_tree_cpu_seconds(api_pids), _tree_cpu_seconds([edge_pid])]
+            spent = [b - a for a, b in zip(before, after, strict=True)]
+            spent.append(_client_cpu_seconds() - client_before)
+            results[item.endpoint.name] = (result, [value / result.seconds for value in spent])
+            log(f"{processes} API process(es), {item.endpoint.name}: {result.rps:.0f} req/s")
+    return results
+
+
+def _job_row(processes: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    errors: Counter[str] = Counter()
+    for run in runs:
+        errors.update(run["errors"])
+    return {
+        "workers": processes,
+        "jobs_per_s": statistics.median(run["jobs_per_s"] for run in runs),
+        "worker_cores": statistics.median(run["worker_cores"] for run in runs),
+        "failed": sum(run["failed"] for run in runs),
+        "errors": dict(errors),
+        "runs": runs,
+    }
+
+
+def _api_row(
+    processes: int, endpoint: str, runs: list[tuple[LoadResult, list[float]]]
+) -> dict[str, Any]:
+    busy = zip(*(cores for _, cores in runs), strict=True)
+    cores = [round(statistics.median(column), 2) for column in busy]
+    return {
+        "api_processes": processes,
+        "endpoint": endpoint,
+        "rps_median": round(statistics.median(result.rps for result, _ in runs), 1),
+        "p99_ms_median": round(statistics.median(result.p99_ms for result, _ in runs), 2),
+        "errors": sum(result.errors for result, _ in runs),
+        # Cores kept busy (medians): the API processes together, nginx, the load generator.
+        "cores": dict(zip(("api", "edge", "load_generator"), cores, strict=True)),
+        "rps_runs": [round(result.rps, 1) for result, _ in runs],
+    }
+
+
+def scaling(args: argparse.Namespace) -> int:
+    """Job throughput by worker processes, API throughput by API processes behind the edge.
+
+    Rounds interleave the counts (1, 2, 4, 1, 2, 4, ...), so a neighbour's load that comes
+    and goes slows every count alike; each figure is the median of its rounds.
+    """
+    # Nothing pinned: extra processes may use every core, as replicas would use nodes.
+    cpus = Cpus(None, None)
+    job_runs: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    api_runs: dict[tuple[int, str], list[tuple[LoadResult, list[float]]]] = defaultdict(list)
+    with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        load = pick_load_generator(cpus, args.connections, workdir, args.loadgen)
+        api = start_stack(
+            stack,
+            cpus,
+            baseline=False,
+            worker=False,
+            api_log=args.api_log,
+            app=args.app,
+            extra_env={**SCALING_ENV, **{k: os.environ[k] for k in SCALING_ENV if k in os.environ}},
+        )
+        load_before = os.getloadavg()
+        for _ in range(args.rounds):
+            for processes in args.workers:
+                run = measure_workers(api, processes, args.jobs, args.api_log)
+                job_runs[processes].append(run)
+        # Seeded once: every API count reads the same rows.
+        wanted = [endpoint for endpoint in ENDPOINTS if endpoint.name in SCALING_ENDPOINTS]
+        measured, skipped, _ = _prepare(api, wanted)
+        for gap in skipped:
+            log(f"{gap.endpoint.name}: skipped ({gap.reason})")
+        for _ in range(args.rounds):
+            for processes in args.apis:
+                results = measure_apis(api, processes, measured, load, args, workdir)
+                for name, outcome in results.items():
+                    api_runs[(processes, name)].append(outcome)
+        load_after = os.getloadavg()
+    jobs = [_job_row(processes, runs) for processes, runs in job_runs.items()]
+    apis = [_api_row(processes, name, runs) for (processes, name), runs in api_runs.items()]
+    print()
+    print(
+        f"scripts/bench --workers: {os.cpu_count()} cores, load average {load_before[0]:.2f}"
+        f" before, {load_after[0]:.2f} after; load generator {load.name}"
+    )
+    print(
+        f"median of {args.rounds} interleaved rounds; demo jobs {json.dumps(DEMO_JOB['params'])},"
+        f" {args.jobs} per run, worker startup not counted; {args.duration:g} s per API run"
+    )
+    print(
+        f"{'worker processes':<18} {'jobs/s':>8} {'x first':>8} {'failed':>7}"
+        f" {'cores busy: workers':>20}"
+    )
+    for row in jobs:
+        factor = row["jobs_per_s"] / jobs[0]["jobs_per_s"]
+        print(
+            f"{row['workers']:<18} {row['jobs_per_s']:>8.1f} {factor:>8.2f} {row['failed']:>7}"
+            f" {row['worker_cores']:>20.2f}"
+        )
+    for row in jobs:
+        if row["errors"]:
+            print(f"  {row['workers']} worker process(es), failed jobs: {row['errors']}")
+    print(
+        f"\n{'API processes':<14} {'endpoint':<10} {'req/s':>7} {'p99 ms':>7} {'errors':>6}"
+        f"  {'cores busy: API':>15} {'edge':>5} {'load':>5}   (through the edge, nginx)"
+    )
+    for row in apis:
+        cores = row["cores"]
+        print(
+            f"{row['api_processes']:<14} {row['endpoint']:<10} {row['rps_median']:>7.0f}"
+            f" {row['p99_ms_median']:>7.2f} {row['errors']:>6}  {cores['api']:>15.2f}"
+            f" {cores['edge']:>5.2f} {cores['load_generator']:>5.2f}"
+        )
+    if args.json:
+        report = {
+            "mode": "scaling",
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _git_commit(),
+            "load_average": {"before": load_before[0], "after": load_after[0]},
+            "load_generator": load.name,
+            "jobs": jobs,
+            "apis": apis,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        log(f"wrote {args.json}")
+    failed = any(row["failed"] for row in jobs) or any(row["errors"] for row in apis)
+    return 1 if failed else 0
+
+
 # --- command line ---------------------------------------------------------------------------
+
+
+def _counts(text: str) -> list[int]:
+    counts = [int(item) for item in text.split(",") if item.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("want positive whole numbers, e.g. 1,2,4")
+    return counts
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1440,6 +1755,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="Endpoints: " + ", ".join(f"{e.name} ({e.path})" for e in ENDPOINTS),
     )
     parser.add_argument("--soak", action="store_true", help="mixed read/write soak instead")
+    parser.add_argument(
+        "--workers",
+        type=_counts,
+        metavar="N,N,...",
+        help="scaling instead: demo-job throughput with these many SAQ worker processes, and"
+        " API throughput with --apis processes behind the edge (e.g. --workers 1,2,4)",
+    )
+    parser.add_argument(
+        "--apis", type=_counts, default=[1, 2], metavar="N,N,...", help="with --workers (1,2)"
+    )
+    parser.add_argument("--jobs", type=int, default=600, help="demo jobs per --workers run (600)")
     parser.add_argument(
         "--duration", type=float, default=None, help="seconds per run (6), or of the soak (120)"
     )
@@ -1467,7 +1793,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also measure the API with OpenTelemetry on (sampler ratio 1.0 and 0.1)",
     )
     parser.add_argument(
-        "--api-log", type=Path, metavar="FILE", help="keep the API's JSON logs (default: dropped)"
+        "--api-log",
+        type=Path,
+        metavar="FILE",
+        help="keep the API's (and --workers' workers') JSON logs (default: dropped)",
     )
     parser.add_argument(
         "--loadgen",
@@ -1498,6 +1827,8 @@ def main(argv: list[str]) -> int:
         return _loadgen_main(argv[1])
     args = parse_args(argv)
     try:
+        if args.workers:
+            return scaling(args)
         return soak(args) if args.soak else throughput(args)
     except KeyboardInterrupt:
         log("interrupted")

@@ -6,8 +6,9 @@ Without an argument the document is built from the app itself (create_app; nothi
 started or connected, so placeholder settings are used for any that are unset). Steps:
 
 1. every operation has a unique operationId (generated clients name their calls by it);
-2. `openapi-typescript` turns the document into tests/typescript/generated/api.d.ts with
-   no error;
+2. `openapi-typescript --default-non-nullable=false` turns the document into
+   tests/typescript/generated/api.d.ts with no error (a request field with a default stays
+   optional);
 3. no documented request or response body is untyped (`unknown`, `{}`, ...), asked of the
    TypeScript checker by tests/typescript/check-bodies.mjs;
 4. tests/typescript/client.ts and domains/*.ts call every operation (method + path) with
@@ -46,6 +47,9 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 # `api.GET("/v1/things/{id}", ...)`: the calls openapi-fetch offers, one per HTTP method.
 CLIENT_CALL = re.compile(r"\.(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS|TRACE)\(\s*[\"'`]([^\"'`]+)")
 STEP_TIMEOUT_S = 300
+# openapi-typescript 7 marks every field that has a default as required, request bodies
+# included; a client may leave such a field out. The README's command says the same.
+OPENAPI_TYPESCRIPT_OPTIONS = ("--default-non-nullable=false",)
 
 
 class CheckFailed(Exception):
@@ -131,7 +135,14 @@ def check(document: dict[str, Any]) -> list[str]:
     schema_file.write_text(json.dumps(document, indent=2))
     generator = TS_DIR / "node_modules" / "openapi-typescript" / "bin" / "cli.js"
     _run(
-        ["node", str(generator), str(schema_file), "--output", str(GENERATED / "api.d.ts")],
+        [
+            "node",
+            str(generator),
+            str(schema_file),
+            *OPENAPI_TYPESCRIPT_OPTIONS,
+            "--output",
+            str(GENERATED / "api.d.ts"),
+        ],
         "openapi-typescript",
     )
     untyped = json.loads(

@@ -123,6 +123,7 @@ def _prepare_spa(api: str) -> None:
             "--no-install",
             "openapi-typescript",
             f"{api}/openapi.json",
+            "--default-non-nullable=false",  # a request field with a default is optional
             "-o",
             "src/schema.d.ts",
         ],

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
+import pwd
 import selectors
+import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -289,36 +294,144 @@ def _claim_state_dir(state_dir: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
-    """A real PostgreSQL from the `pgserver` wheel, listening on a unix socket only."""
-    started = time.monotonic()
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes with the fallback.
-        warnings.simplefilter("ignore")
-        from pgserver.postgres_server import PostgresServer
-        from pgserver.utils import PostmasterInfo
+    """A real PostgreSQL from the `pgserver` wheel, listening on a unix socket only.
 
+    Only pgserver's binaries and the functions it exports for them (`initdb`, `pg_ctl`)
+    are used, not its `PostgresServer`: run as root, that adds a `pgserver` user to
+    /etc/passwd, /etc/group and /etc/shadow (`useradd`, no option to choose another) and
+    opens up the permissions of every folder above the data folder. Here everything lives
+    in `pgdata`, and as root the server runs as an existing unprivileged user
+    (`postgres_system_user`), since PostgreSQL refuses to run as root.
+    """
+    started = time.monotonic()
+    pgdata = pgdata.resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    leftover = PostmasterInfo.read_from_pgdata(pgdata.resolve())
-    adopting = leftover is not None and leftover.is_running()
-    # cleanup_mode=None: we stop it ourselves, below, rather than from an atexit hook that
-    # SIGTERM would skip and that keeps its own (stale-prone) list of owner pids.
-    server = PostgresServer(pgdata.resolve(), cleanup_mode=None)
-    info = server.get_postmaster_info()
+    leftover = _running_postmaster(pgdata)
+    if leftover is not None:
+        user = _owner_unless_us(pgdata)
+    else:
+        user = postgres_system_user()
+        if user is not None:
+            _require_reachable(pgdata, user)
+            _give_folder_to(pgdata, user)
+        _start_postgres(pgdata, user, _socket_folder(pgdata, user))
+    postmaster = _running_postmaster(pgdata)
+    if postmaster is None:
+        raise RuntimeError(f"PostgreSQL did not start; see {pgdata / 'server.log'}")
+    pid, socket_dir = postmaster
     try:
-        if info.socket_dir is None:
-            raise RuntimeError("pgserver started PostgreSQL without a unix socket")
-        socket_dir = Path(info.socket_dir)
         if not durable:
             _run_psql(
                 socket_dir,
                 "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
                 " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
             )
-        how = "left running by an earlier run, adopted" if adopting else "started"
-        log(f"PostgreSQL {info.pid} {how} ({pgdata}) in {time.monotonic() - started:.1f} s")
+        how = "left running by an earlier run, adopted" if leftover else "started"
+        runs_as = f" as {user}" if user else ""
+        log(f"PostgreSQL {pid} {how}{runs_as} ({pgdata}) in {time.monotonic() - started:.1f} s")
         yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
     finally:
-        _stop_postgres(pgdata.resolve(), server.system_user, info.pid)
+        _stop_postgres(pgdata, user, pid)
+        if socket_dir != pgdata:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+# A unix socket's path holds at most 107 bytes on Linux.
+SOCKET_PATH_MAX = 107
+
+
+def _socket_folder(pgdata: Path, user: str | None) -> Path:
+    """The data folder itself, unless the socket's path would be too long there: then a
+    private folder under the system's temporary one, removed when the server stops."""
+    if len(os.fsencode(pgdata / ".s.PGSQL.5432")) <= SOCKET_PATH_MAX:
+        return pgdata
+    folder = Path(tempfile.mkdtemp(prefix="pg-"))
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    return folder
+
+
+def postgres_system_user() -> str | None:
+    """The account PostgreSQL runs as: None (ourselves) unless we are root; then the owner
+    of the clone when that is not root, else `nobody`. Never one created for it."""
+    if os.geteuid() != 0:
+        return None
+    owner = REPO_ROOT.stat().st_uid
+    return pwd.getpwuid(owner).pw_name if owner != 0 else "nobody"
+
+
+def _require_reachable(pgdata: Path, user: str) -> None:
+    """`user` must be able to enter every folder above the data folder and the binaries;
+    we do not widen their permissions (pgserver would, on folders outside the clone)."""
+    package = importlib.util.find_spec("pgserver")  # its folder holds the binaries
+    if package is None or package.origin is None:
+        raise RuntimeError("the pgserver package is not installed")
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid, *os.getgrouplist(user, entry.pw_gid)}
+    for target in (pgdata, Path(package.origin).resolve().parent):
+        for folder in target.parents:
+            info = folder.stat()
+            if info.st_uid == entry.pw_uid:
+                allowed = info.st_mode & stat.S_IXUSR
+            elif info.st_gid in groups:
+                allowed = info.st_mode & stat.S_IXGRP
+            else:
+                allowed = info.st_mode & stat.S_IXOTH
+            if not allowed:
+                raise RuntimeError(
+                    f"PostgreSQL refuses to run as root, so it runs as {user}, who cannot"
+                    f" enter {folder} (mode {stat.filemode(info.st_mode)}). Keep the clone"
+                    " (and its .devdata) where other users may enter, run as another user,"
+                    " or set DATABASE_URL to a server of yours."
+                )
+
+
+def _owner_unless_us(path: Path) -> str | None:
+    owner = path.stat().st_uid
+    return None if owner == os.geteuid() else pwd.getpwuid(owner).pw_name
+
+
+def _give_folder_to(pgdata: Path, user: str) -> None:
+    """Make `pgdata` (and what is in it, e.g. from a run as another user) `user`'s."""
+    entry = pwd.getpwnam(user)
+    if pgdata.stat().st_uid == entry.pw_uid:
+        return
+    for folder, _, files in os.walk(pgdata):
+        for path in (folder, *(os.path.join(folder, name) for name in files)):
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    pgdata.chmod(0o700)  # PostgreSQL refuses a data folder others can read
+
+
+def _start_postgres(pgdata: Path, user: str | None, socket_dir: Path) -> None:
+    as_user: dict[str, Any] = {"user": user} if user else {}  # subprocess.run's own `user`
+    if not (pgdata / "PG_VERSION").exists():
+        postgres_program("initdb")(
+            ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+            pgdata=pgdata,
+            stdin=subprocess.DEVNULL,
+            **as_user,
+        )
+    options = f"-h '' -k {shlex.quote(str(socket_dir))}"  # no TCP at all (-h '')
+    postgres_program("pg_ctl")(
+        ["-w", "-t", "60", "-o", options, "-l", str(pgdata / "server.log"), "start"],
+        pgdata=pgdata,
+        stdin=subprocess.DEVNULL,
+        timeout=90,
+        **as_user,
+    )
+
+
+def _running_postmaster(pgdata: Path) -> tuple[int, Path] | None:
+    """(pid, socket folder) of the server running on `pgdata`, from its postmaster.pid
+    (line 1 the pid, line 5 the socket folder), or None."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if len(lines) < 5 or not lines[0].strip().isdigit() or not _pid_alive(int(lines[0])):
+        return None
+    return int(lines[0]), Path(lines[4].strip())
 
 
 def postgres_program(name: str) -> Callable[..., str]:
@@ -326,7 +439,11 @@ def postgres_program(name: str) -> Callable[..., str]:
     a function of the arguments (plus `pgdata=` and subprocess.run's keywords) that returns
     stdout and raises CalledProcessError. pgserver makes these at import, one per binary,
     which is why they are looked up by name (its bin path lives in a private module)."""
-    import pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (pgserver's PostgresServer, which
+        # we do not use, asks it for a folder at import).
+        warnings.simplefilter("ignore")
+        import pgserver
 
     program: Callable[..., str] = getattr(pgserver, name)
     return program

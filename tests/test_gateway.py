@@ -159,12 +159,9 @@ def test_a_refused_websocket_is_logged_as_401(
     assert [(r.method, r.status, r.sub) for r in lines] == [("WS", 401, None)]  # type: ignore[attr-defined]
 
 
-def test_generated_request_ids_stay_unique_and_ordered_across_batches(
-    client: TestClient[Litestar],
-) -> None:
+def test_generated_request_ids_stay_unique(client: TestClient[Litestar]) -> None:
     ids = [client.get("/health").headers["x-request-id"] for _ in range(600)]
     assert len(set(ids)) == 600
-    assert ids == sorted(ids)  # one process: same prefix, counter in hex
     assert {len(request_id) for request_id in ids} == {32}
 
 

@@ -94,7 +94,13 @@ def stack(chromium: str) -> Iterator[Stack]:
 
 def _serve_spa(spa: str, spa_port: int, api: str, issuer: str) -> Iterator[Stack]:
     # The typed client from this API's document, type-checked, then built.
-    _npx("openapi-typescript", f"{api}/openapi.json", "-o", "src/schema.d.ts")
+    _npx(
+        "openapi-typescript",
+        f"{api}/openapi.json",
+        "--default-non-nullable=false",
+        "-o",
+        "src/schema.d.ts",
+    )
     _npx("tsc", "--noEmit")
     _npx("vite", "build", env={"VITE_API_URL": api, "VITE_OIDC_AUTHORITY": issuer})
     command = ["npx", "--no-install", "vite", "preview", "--host", "127.0.0.1"]

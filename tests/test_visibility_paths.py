@@ -242,6 +242,15 @@ def test_another_callers_ids_are_404_on_every_private_route(
             text = client.get(walk.url(endpoint, "me"), headers=walk.headers("me")).text
             if leaked := [row for row in theirs if row in text]:
                 wrong.append(f"{endpoint} shows me their rows {leaked}")
+        if not references and endpoint.method == "WS":
+            # A socket about no row (echo): what it answers me holds none of theirs.
+            url = f"{walk.url(endpoint, 'me')}?token={walk.tokens['me']}"
+            with client.websocket_connect(url) as socket:
+                socket.send_text("hello")
+                answer = socket.receive_text(timeout=10)
+            if leaked := [row for row in theirs if row in answer]:
+                wrong.append(f"{endpoint} shows me their rows {leaked}")
+            walk.used.add(str(endpoint))
         for kind, makers in walk.makers.items():
             if endpoint in makers:  # what they make through it, I cannot see
                 made = walk.make(endpoint, "them", kind)

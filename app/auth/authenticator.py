@@ -2,7 +2,9 @@
 
 The gateway (app/gateway.py) asks `authenticate` once per request, before any parameter
 is parsed, for every route that is not public; a route is public when its handler (or its
-controller or router) sets the `PUBLIC_OPT` opt. Refusals are answered by `send_refusal`.
+controller or router) sets the `PUBLIC_OPT` opt. The gateway answers a `Refusal` (a 401
+response; a socket through `refuse_socket`): this package does not build HTTP responses,
+the request layer does.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from litestar.types import Receive, Scope, Send, WebSocketCloseEvent
 from app.auth.principal import Principal
 from app.auth.verifier import MAX_TOKEN_BYTES, InvalidTokenError, TokenVerifier
 from app.close_codes import WS_4401_UNAUTHORIZED
-from app.errors import error_response
 
-__all__ = ["PUBLIC_OPT", "Authenticator", "Refusal", "send_refusal"]
+__all__ = ["PUBLIC_OPT", "Authenticator", "Refusal", "refuse_socket"]
 
 # The handler opt that makes a route public: `opt={PUBLIC_OPT: True}` on a handler,
 # controller or router. The only place this name is spelled.
@@ -83,16 +84,6 @@ def _token_from(scope: Scope, authorization: bytes | None) -> str:
     return token.strip().decode("latin-1") if scheme.lower() == b"bearer" else ""
 
 
-async def send_refusal(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
-    """401 with a WWW-Authenticate challenge, or for a WebSocket accept-then-close 4401."""
-    detail = f"Not authenticated: {refusal.reason}"
-    if scope["type"] == ScopeType.WEBSOCKET:
-        await _refuse_socket(receive, send, detail[:120])
-        return
-    response = error_response(401, detail, headers={"WWW-Authenticate": refusal.challenge})
-    await response.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
-
-
 class _RecentRefusals:
     """Refused sockets the server may still be holding: each one until the client answers
     the close frame, at most the server's close timeout (uvicorn: 10 s)."""
@@ -114,7 +105,8 @@ class _RecentRefusals:
 _recent_refusals = _RecentRefusals(MAX_SOCKET_REFUSALS, hold_s=10.0)
 
 
-async def _refuse_socket(receive: Receive, send: Send, reason: str) -> None:
+async def refuse_socket(receive: Receive, send: Send, reason: str) -> None:
+    """Accept-then-close 4401 (browsers never see an HTTP status for a refused handshake)."""
     await receive()  # the client's websocket.connect
     close: WebSocketCloseEvent = {
         "type": "websocket.close",

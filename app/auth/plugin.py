@@ -53,10 +53,10 @@ class KeycloakAuthPlugin(InitPluginProtocol):
         return app_config
 
     def _require_gateway(self, app: Litestar) -> None:
-        from app.gateway import Gateway  # the gateway module depends on this package
-
+        # Found by what it holds, not by its class: the gateway (request layer) depends on
+        # this package, not the reverse.
         if not any(
-            isinstance(middleware, Gateway) and middleware.authenticator is self.authenticator
+            getattr(middleware, "authenticator", None) is self.authenticator
             for middleware in app.middleware
         ):
             raise RuntimeError(

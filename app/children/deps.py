@@ -26,7 +26,7 @@ def _child_service(session: AsyncSession, caller: Any) -> ChildService:
 
 
 child_dependencies = {"child_service": provide_service(_child_service)}
-# The hot GETs only read through the fast path: the cheaper, read-only provider.
+# The hot GETs only make precompiled reads: the cheaper, read-only provider.
 child_reads = {"child_service": provide_service(_child_service, read_only=True)}
 
 ChildServiceDependency = NamedDependency[ChildService]

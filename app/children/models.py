@@ -7,15 +7,26 @@ have a `mia-2018` and neither can tell whether the other exists.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from advanced_alchemy.base import DefaultBase
-from sqlalchemy import CheckConstraint, Date, DateTime, Index, String, Text, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declarative_mixin, declared_attr, mapped_column
 
 from app.db.scope import OwnedMixin
 
-__all__ = ["ChildModel"]
+__all__ = ["ChildLinkedMixin", "ChildModel"]
 
 # Kept in step with the API's id rule (app/children/schemas.py) so the table can never
 # hold an id the API would refuse.
@@ -50,3 +61,28 @@ class ChildModel(OwnedMixin, DefaultBase):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+
+
+@declarative_mixin
+class ChildLinkedMixin(OwnedMixin):
+    """Rows that hang off one of their owner's children: `child_id`, and the foreign key
+    (owner_sub, child_id) → children (owner_sub, id). A row can only name a child of its
+    own owner (another parent's child, or none, is a foreign key violation, which
+    `CrudRepository.add` answers 404), and it goes when the child is deleted."""
+
+    child_id: Mapped[str] = mapped_column(String(64), nullable=False, sort_order=12)
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Any, ...]:
+        table = cls.__tablename__  # type: ignore[attr-defined]
+        return (
+            ForeignKeyConstraint(
+                ["owner_sub", "child_id"],
+                [ChildModel.owner_sub, ChildModel.id],
+                name=f"fk_{table}_child",
+                ondelete="CASCADE",
+            ),
+            # The foreign key's lookups (a child's delete) and a child's rows in a listing.
+            Index(f"ix_{table}_owner_sub_child_id", "owner_sub", "child_id"),
+        )

@@ -2,7 +2,7 @@
 
 The repository is built with the caller's `OwnerScope`: ownership is the scope's one
 criterion (`children.owner_sub = <caller>`), added by app/db to every statement, the
-fast reads included. A child of someone else behaves exactly like one that does not
+precompiled reads included. A child of someone else behaves exactly like one that does not
 exist, and since ids are per parent it may share an id with one of yours.
 """
 
@@ -16,7 +16,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.children.models import ChildModel
 from app.children.schemas import Child
-from app.db.fast import FastSelect
+from app.db.crud import struct_from_row
+from app.db.precompiled import PrecompiledSelect
 from app.db.repository import DomainRepository
 from app.db.scope import OwnerScope, ScopeError
 
@@ -33,10 +34,10 @@ CHILD_COLUMNS = (
     ChildModel.updated_at,
 )
 
-_LIST = FastSelect(
+_LIST = PrecompiledSelect(
     lambda: select(*CHILD_COLUMNS).order_by(ChildModel.created_at, ChildModel.id), Child
 )
-_GET = FastSelect(
+_GET = PrecompiledSelect(
     lambda: select(*CHILD_COLUMNS).where(ChildModel.id == bindparam("child_id")), Child
 )
 
@@ -60,10 +61,10 @@ class ChildRepository(DomainRepository[ChildModel]):
         return self.scope.owner_sub
 
     async def list_for_owner(self) -> list[Child]:
-        return (await self.fast(_LIST)).structs()
+        return (await self.run_precompiled(_LIST)).structs()
 
     async def get_owned(self, child_id: str) -> Child | None:
-        found = (await self.fast(_GET, child_id=child_id)).structs()
+        found = (await self.run_precompiled(_GET, child_id=child_id)).structs()
         return found[0] if found else None
 
     async def upsert_owned(self, child_id: str, fields: ChildFields) -> tuple[Child, bool]:
@@ -87,9 +88,7 @@ class ChildRepository(DomainRepository[ChildModel]):
             (ChildModel.created_at == ChildModel.updated_at).label("created"),
         )
         row = (await self.session.execute(statement)).one()
-        mapping = row._mapping  # SQLAlchemy's public name-keyed view of a row
-        child = Child(**{name: mapping[name] for name in Child.__struct_fields__})
-        return child, bool(row.created)
+        return struct_from_row(row, Child), bool(row.created)
 
     async def delete_owned(self, child_id: str) -> bool:
         deleted = await self.delete_where(ChildModel.id == child_id, sanity_check=False)

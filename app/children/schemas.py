@@ -88,7 +88,7 @@ class ChildUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Child(msgspec.Struct):
-    """A child of the signed-in parent. Positional (not kw_only): the fast path builds
+    """A child of the signed-in parent. Positional (not kw_only): precompiled reads build
     it from each row's columns in field order, which is cheaper than by keyword."""
 
     id: str

@@ -53,7 +53,7 @@ class ContentController(Controller):
     path = "/v1"
     tags = ["content"]
     # The only injected value besides the caller (a chain: caller -> service); every
-    # endpoint here only reads, through the fast path.
+    # endpoint here only makes precompiled reads.
     dependencies = {"content": provide_service(_content_service, read_only=True)}
 
     @get("/affirmations", summary="Affirmations for a child", raises=RAISES)

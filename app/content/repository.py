@@ -11,7 +11,7 @@ apart:
 
 Ranking: items whose tags overlap the child's interests (lower-cased) first, then a
 stable order (by id, or the daily shuffle). The statements are SQLAlchemy expressions
-over the catalog models, compiled once (app/db/fast.py); values travel as parameters:
+over the catalog models, compiled once (app/db/precompiled.py); values travel as parameters:
 `child_id`, `today`, then per statement.
 """
 
@@ -59,7 +59,7 @@ from app.content.schemas import (
     OutdoorActivity,
     Subject,
 )
-from app.db.fast import FastRows, FastSelect
+from app.db.precompiled import PrecompiledRows, PrecompiledSelect
 from app.db.repository import QueryRepository
 from app.db.scope import OwnerScope
 
@@ -207,16 +207,16 @@ def _flashcards() -> Select[Any]:
     )
 
 
-_AFFIRMATIONS = FastSelect(lambda: _ranked_list(AffirmationModel, Affirmation), Affirmation)
-_SUBJECTS = FastSelect(lambda: _ranked_list(SubjectModel, Subject), Subject)
-_OUTDOOR_ACTIVITIES = FastSelect(
+_AFFIRMATIONS = PrecompiledSelect(lambda: _ranked_list(AffirmationModel, Affirmation), Affirmation)
+_SUBJECTS = PrecompiledSelect(lambda: _ranked_list(SubjectModel, Subject), Subject)
+_OUTDOOR_ACTIVITIES = PrecompiledSelect(
     lambda: _ranked_list(OutdoorActivityModel, OutdoorActivity), OutdoorActivity
 )
-_DAILY_CHORES = FastSelect(lambda: _daily_pick(ChoreModel, Chore), Chore)
-_DAILY_OUTDOOR_ACTIVITIES = FastSelect(
+_DAILY_CHORES = PrecompiledSelect(lambda: _daily_pick(ChoreModel, Chore), Chore)
+_DAILY_OUTDOOR_ACTIVITIES = PrecompiledSelect(
     lambda: _daily_pick(OutdoorActivityModel, OutdoorActivity), OutdoorActivity
 )
-_FLASHCARDS = FastSelect(_flashcards, Flashcard)
+_FLASHCARDS = PrecompiledSelect(_flashcards, Flashcard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +227,7 @@ class DailyPick:
     from_interests: int
 
 
-def _items(rows: FastRows[StructT]) -> list[StructT] | Missing:
+def _items(rows: PrecompiledRows[StructT]) -> list[StructT] | Missing:
     if not rows:
         return Missing.CHILD
     # A lone row of NULLs: the child exists, nothing suits it.
@@ -242,20 +242,22 @@ class ContentRepository(QueryRepository):
         return cls(session=session, scopes={ChildModel: OwnerScope(owner_sub)})
 
     async def affirmations(self, child_id: str, today: dt.date) -> list[Affirmation] | Missing:
-        return _items(await self.fast(_AFFIRMATIONS, child_id=child_id, today=today))
+        return _items(await self.run_precompiled(_AFFIRMATIONS, child_id=child_id, today=today))
 
     async def subjects(self, child_id: str, today: dt.date) -> list[Subject] | Missing:
-        return _items(await self.fast(_SUBJECTS, child_id=child_id, today=today))
+        return _items(await self.run_precompiled(_SUBJECTS, child_id=child_id, today=today))
 
     async def outdoor_activities(
         self, child_id: str, today: dt.date
     ) -> list[OutdoorActivity] | Missing:
-        return _items(await self.fast(_OUTDOOR_ACTIVITIES, child_id=child_id, today=today))
+        return _items(
+            await self.run_precompiled(_OUTDOOR_ACTIVITIES, child_id=child_id, today=today)
+        )
 
     async def daily_outdoor_activities(
         self, child_id: str, today: dt.date, pick: DailyPick
     ) -> list[OutdoorActivity] | Missing:
-        rows = await self.fast(
+        rows = await self.run_precompiled(
             _DAILY_OUTDOOR_ACTIVITIES,
             child_id=child_id,
             today=today,
@@ -267,7 +269,7 @@ class ContentRepository(QueryRepository):
     async def daily_chores(
         self, child_id: str, today: dt.date, pick: DailyPick
     ) -> list[Chore] | Missing:
-        rows = await self.fast(
+        rows = await self.run_precompiled(
             _DAILY_CHORES,
             child_id=child_id,
             today=today,
@@ -283,7 +285,7 @@ class ContentRepository(QueryRepository):
         subject_id: str | None,
         difficulty: Difficulty | None,
     ) -> list[Flashcard] | Missing:
-        rows = await self.fast(
+        rows = await self.run_precompiled(
             _FLASHCARDS,
             child_id=child_id,
             today=today,

@@ -1,6 +1,6 @@
 """Direct access to the asyncpg driver connection behind the SQLAlchemy pool.
 
-Only the fast path (app/db/fast.py) uses it: the pool (and its settings) stays the one
+Only precompiled reads (app/db/precompiled.py) uses it: the pool (and its settings) stays the one
 Advanced-Alchemy configured, but a statement goes out as one round trip in autocommit
 instead of BEGIN / statement / COMMIT, and the connection returns to the pool as soon
 as the statement is done. Anything needing a transaction belongs in a session.

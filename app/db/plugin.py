@@ -11,7 +11,7 @@ Why not Advanced-Alchemy's own Litestar plugin: importing any part of its Litest
 extension imports Alembic and the Litestar CLI (Rich, rich-click) too, about 12 MiB of
 every API process (a tenth of it) for commands a server never runs; here they are loaded
 only when the CLI starts. Its plugin also commits from a `before_send` hook that Litestar
-then wraps around every response, including the many (health, /v1/me, the fast-path
+then wraps around every response, including the many (health, /v1/me, the precompiled
 reads) that never open a session.
 """
 

@@ -6,14 +6,16 @@ what the model declares, nothing else:
 - an owned model (`OwnedMixin`, `TenantOwnedMixin`) needs a `scope` (app/db/scope.py):
   the repository binds it to its session, so every ORM statement of that session keeps
   to the caller's rows (app/db/visibility.py), and `add`/`add_many` stamp new rows;
-- a soft-deletable model (`SoftDeleteMixin`) hides deleted rows everywhere, its `delete`,
-  `delete_many` and `delete_where` become one `UPDATE ... SET is_deleted, deleted_at`,
-  and `purge_deleted(older_than)` removes old deleted rows for good;
-- `fast(query, **params)` runs a hot `FastSelect` (app/db/fast.py) on the session's
-  engine, under the same scope and soft delete, without the session.
+- a soft-deletable model (`SoftDeleteMixin`) hides deleted rows everywhere, its `delete`
+  becomes one `UPDATE ... SET is_deleted, deleted_at`, and `purge_deleted(older_than)`
+  removes old deleted rows for good. The bulk writes that would bypass it are refused
+  (`TypeError`) rather than re-implemented: `delete_many`/`delete_where` on a
+  soft-deletable model, `update_many` on a soft-deletable or scoped one;
+- `run_precompiled(query, **params)` runs a hot `PrecompiledSelect` (app/db/precompiled.py)
+  on the session's engine, under the same scope and soft delete, without the session.
 
-`QueryRepository` is Advanced-Alchemy's query repository with the same `fast` door, for
-domains that read across tables (the content catalog). `DomainService` is
+`QueryRepository` is Advanced-Alchemy's query repository with the same `run_precompiled`
+door, for domains that read across tables (the content catalog). `DomainService` is
 Advanced-Alchemy's service over a `DomainRepository`, passing the scope through.
 """
 
@@ -26,7 +28,6 @@ from typing import Any, TypeVar
 
 import msgspec
 from advanced_alchemy.exceptions import ErrorMessages, wrap_sqlalchemy_exception
-from advanced_alchemy.filters import StatementFilter
 from advanced_alchemy.repository import (
     LoadSpec,
     SQLAlchemyAsyncQueryRepository,
@@ -49,9 +50,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.fast import FastRows, FastSelect
+from app.clock import utc_now
+from app.db.precompiled import PrecompiledRows, PrecompiledSelect
 from app.db.scope import OwnedMixin, RowScope, ScopeError, bind_scope
-from app.db.soft_delete import INCLUDE_DELETED, SoftDeleteMixin, utc_now
+from app.db.soft_delete import INCLUDE_DELETED, SoftDeleteMixin
 
 __all__ = ["DomainRepository", "DomainService", "QueryRepository"]
 
@@ -66,7 +68,7 @@ def _base_select(model: type[Any]) -> Select[Any]:
 def _engine(session: Any) -> AsyncEngine:
     bind = session.bind
     if not isinstance(bind, AsyncEngine):
-        raise TypeError("the fast path needs a session bound to an AsyncEngine")
+        raise TypeError("precompiled reads need a session bound to an AsyncEngine")
     return bind
 
 
@@ -81,7 +83,9 @@ class QueryRepository(SQLAlchemyAsyncQueryRepository):
         for model, scope in self.scopes.items():
             bind_scope(session, model, scope)
 
-    async def fast(self, query: FastSelect[StructT], **params: Any) -> FastRows[StructT]:
+    async def run_precompiled(
+        self, query: PrecompiledSelect[StructT], **params: Any
+    ) -> PrecompiledRows[StructT]:
         return await query.rows(_engine(self.session), self.scopes, **params)
 
 
@@ -102,13 +106,15 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         if owned and scope is not None:
             bind_scope(session, self.model_type, scope)
 
-    # -- the fast path ------------------------------------------------------------------
+    # -- precompiled reads ---------------------------------------------------------------
 
     @property
     def scopes(self) -> dict[type[Any], RowScope]:
         return {} if self.scope is None else {self.model_type: self.scope}
 
-    async def fast(self, query: FastSelect[StructT], **params: Any) -> FastRows[StructT]:
+    async def run_precompiled(
+        self, query: PrecompiledSelect[StructT], **params: Any
+    ) -> PrecompiledRows[StructT]:
         """Run a hot read on this repository's engine, within its scope and soft delete."""
         return await query.rows(_engine(self.session), self.scopes, **params)
 
@@ -163,70 +169,12 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
             raise ScopeError("upsert_many is not available on scoped repositories")
         return await super().upsert_many(*args, **kwargs)
 
-    async def update_many(
-        self,
-        data: list[ModelT],
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> list[ModelT]:
-        """Update rows by primary key, one `UPDATE ... RETURNING` each, so the session's
-        visibility rules apply (SQLAlchemy's bulk UPDATE by primary key does not take
-        loader criteria). Rows that are deleted or out of scope are left alone and not
-        returned. A versioned model's rows must state the version they were read at."""
-        _refuse_load(load)
-        mapper: Any = inspect(self.model_type)
-        keys = mapper.primary_key
-        version = mapper.version_id_col
-        options = dict(execution_options or {})
-        if bind_group is not None:
-            options["bind_group"] = bind_group
-        messages = self.error_messages if error_messages in (Empty, None) else error_messages
-        updated: list[ModelT] = []
-        with wrap_sqlalchemy_exception(
-            error_messages=messages,
-            dialect_name=self.session.get_bind().dialect.name,
-            wrap_exceptions=self.wrap_exceptions,
-        ):
-            for item in data:
-                values = (
-                    dict(item)
-                    if isinstance(item, Mapping)
-                    else {
-                        attr.key: getattr(item, attr.key)
-                        for attr in mapper.column_attrs
-                        if attr.key in inspect(item).dict  # type: ignore[union-attr]
-                    }
-                )
-                match = [key == values.pop(key.key) for key in keys]
-                if version is not None and version.key in values:
-                    seen = values.pop(version.key)
-                    match.append(version == seen)
-                    values[version.key] = seen + 1
-                statement = (
-                    update(self.model_type)
-                    .where(*match)
-                    .values(**values)
-                    .returning(self.model_type)
-                    .execution_options(
-                        synchronize_session="fetch", populate_existing=True, **options
-                    )
-                )
-                result = await self.session.scalars(statement)
-                updated.extend(result.unique() if uniquify else result)
-            if self.auto_commit if auto_commit is None else auto_commit:
-                await self.session.commit()
-            else:
-                await self.session.flush()
-        if self.auto_expunge if auto_expunge is None else auto_expunge:
-            for instance in updated:
-                self.session.expunge(instance)
-        return updated
+    async def update_many(self, *args: Any, **kwargs: Any) -> list[ModelT]:
+        if self.scope is not None or self.soft_delete:
+            # SQLAlchemy's bulk UPDATE by primary key takes no loader criteria: it would
+            # write deleted and other owners' rows alike.
+            raise _bypass_error(self.model_type, "update_many", "update() each row")
+        return await super().update_many(*args, **kwargs)
 
     # -- soft delete --------------------------------------------------------------------
 
@@ -334,92 +282,15 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
         )
         return self.check_not_found(deleted[0] if deleted else None)
 
-    async def delete_many(
-        self,
-        item_ids: list[PrimaryKeyType],
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        id_attribute: str | InstrumentedAttribute[Any] | None = None,
-        chunk_size: int | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> Sequence[ModelT]:
-        if not self.soft_delete:
-            return await super().delete_many(
-                item_ids,
-                auto_commit=auto_commit,
-                auto_expunge=auto_expunge,
-                id_attribute=id_attribute,
-                chunk_size=chunk_size,
-                error_messages=error_messages,
-                load=load,
-                execution_options=execution_options,
-                uniquify=uniquify,
-                bind_group=bind_group,
-            )
-        _refuse_load(load)
-        if not item_ids:
-            return []
-        statement = update(self.model_type).where(self._match_ids(item_ids, id_attribute))
-        return await self._soft_delete(
-            statement,
-            auto_commit=auto_commit,
-            auto_expunge=auto_expunge,
-            error_messages=error_messages,
-            execution_options=execution_options,
-            uniquify=uniquify,
-            bind_group=bind_group,
-        )
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        if self.soft_delete:
+            raise _bypass_error(self.model_type, "delete_many", "delete() each row")
+        return await super().delete_many(*args, **kwargs)
 
-    async def delete_where(
-        self,
-        *filters: StatementFilter | ColumnElement[bool],
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        sanity_check: bool = True,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-        **kwargs: Any,
-    ) -> Sequence[ModelT]:
-        if not self.soft_delete:
-            return await super().delete_where(
-                *filters,
-                auto_commit=auto_commit,
-                auto_expunge=auto_expunge,
-                error_messages=error_messages,
-                sanity_check=sanity_check,
-                load=load,
-                execution_options=execution_options,
-                uniquify=uniquify,
-                bind_group=bind_group,
-                **kwargs,
-            )
-        _refuse_load(load)
-        statement = update(self.model_type)
-        for item in filters:
-            statement = (
-                item.append_to_statement(statement, self.model_type)
-                if isinstance(item, StatementFilter)
-                else statement.where(item)
-            )
-        if kwargs:
-            statement = statement.filter_by(**kwargs)
-        return await self._soft_delete(
-            statement,
-            auto_commit=auto_commit,
-            auto_expunge=auto_expunge,
-            error_messages=error_messages,
-            execution_options=execution_options,
-            uniquify=uniquify,
-            bind_group=bind_group,
-        )
+    async def delete_where(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        if self.soft_delete:
+            raise _bypass_error(self.model_type, "delete_where", "delete() each row")
+        return await super().delete_where(*args, **kwargs)
 
     async def purge_deleted(
         self, older_than: datetime.timedelta, *, now: datetime.datetime | None = None
@@ -450,6 +321,13 @@ class DomainRepository(SQLAlchemyAsyncRepository[ModelT]):
             else:
                 await self.session.flush()
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _bypass_error(model: type[Any], method: str, instead: str) -> TypeError:
+    return TypeError(
+        f"{model.__name__}.{method} is refused: the bulk statement would bypass soft delete"
+        f" and row scope; {instead} instead"
+    )
 
 
 def _refuse_load(load: LoadSpec | None) -> None:

@@ -7,9 +7,9 @@ types, and gives:
 
 - `criterion(model)`: the ONE SQLAlchemy condition for that scope. Its values travel as
   bind parameters with fixed names (`<table>__scope_<field>`), so the same criterion
-  serves ORM sessions (through `app.db.visibility`) and the compiled-once fast path
-  (`app.db.fast`), which supplies the values by those names;
-- `shape`: what changes the statement's text (not its values), for the fast path's cache;
+  serves ORM sessions (through `app.db.visibility`) and the compiled-once read path
+  (`app.db.precompiled`), which supplies the values by those names;
+- `shape`: what changes the statement's text (not its values), for the precompiled reads' cache;
 - `stamp(row)`: give a new row to the scope's owner (and tenant).
 
 Sessions learn their scopes through `bind_scope`, kept in the public `Session.info`
@@ -90,7 +90,7 @@ class RowScope(abc.ABC):
 
     @abc.abstractmethod
     def parameters(self, model: type[Any]) -> dict[str, Any]:
-        """The criterion's bind values by name (what the fast path sends)."""
+        """The criterion's bind values by name (what a precompiled read sends)."""
 
     @abc.abstractmethod
     def stamp(self, row: Any) -> None:

@@ -8,7 +8,7 @@ scope of plain values; nothing here is tied to the web layer.
 The provider depends on `caller` alone (a chain, not sibling dependencies that Litestar
 would resolve in a task group). Its session is a `DeferredSession`: it answers `bind`
 and `info` itself and makes the real `AsyncSession` from the app's session maker only
-when a statement needs it. Hot reads never do (they take the fast path on the engine),
+when a statement needs it. Hot reads never do (they are precompiled reads on the engine),
 so for them there is no session object, BEGIN, COMMIT or pool checkout: measured with
 `scripts/bench --profile children`, building a real session per request was about a
 tenth of the request's CPU. Writes are committed when the handler returns and rolled
@@ -77,7 +77,7 @@ def provide_service(
     """A dependency giving `build(session, caller)`: the domain passes the caller's plain
     values (subject, tenant) on to its service's scope.
 
-    `read_only=True` is the cheaper route for handlers that only take the fast path (the
+    `read_only=True` is the cheaper route for handlers that only make precompiled reads (the
     hot GETs): a plain function instead of a generator, so Litestar keeps no cleanup
     for it (about 20 µs of a request's CPU in `scripts/bench --profile children`), and
     a session that refuses to start, so nothing can be left uncommitted or open.

@@ -2,7 +2,7 @@
 
 The rule is one criterion, `not_deleted(model)`. `app.db.visibility` adds it to every
 ORM statement of every session (SQLAlchemy's `do_orm_execute` event with
-`with_loader_criteria`), and the fast path (`app.db.fast`) compiles it into its
+`with_loader_criteria`), and precompiled reads (`app.db.precompiled`) compile it into their
 statements, so no read or write path can forget it. `DomainRepository` (app/db/repository.py)
 turns `delete` into one `UPDATE ... SET is_deleted, deleted_at` for such models and adds
 `purge_deleted`. A statement that must see deleted rows (the purge) says so with the
@@ -23,17 +23,10 @@ __all__ = [
     "SoftDeletable",
     "SoftDeleteMixin",
     "not_deleted",
-    "utc_now",
 ]
 
 # Execution option: this statement sees soft-deleted rows too.
 INCLUDE_DELETED = "include_deleted"
-
-
-def utc_now() -> datetime.datetime:
-    # The app's clock, like Advanced-Alchemy's audit columns, so the timestamps of one row
-    # all come from the same source.
-    return datetime.datetime.now(datetime.UTC)
 
 
 @declarative_mixin

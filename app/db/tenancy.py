@@ -6,7 +6,7 @@
   no tenant.
 
 A model opts in with `TenantOwnedMixin` (`tenant_id` plus `OwnedMixin`'s `owner_sub`); a
-`ScopedRepository` built with a `TenantScope` then keeps every statement to it
+`DomainRepository` built with a `TenantScope` then keeps every statement to it
 (app/db/scope.py says how). The scope is built from plain values, so this layer knows
 nothing of tokens: the domain's dependency passes the caller's tenant and subject.
 """

@@ -7,7 +7,8 @@ SQLAlchemy `with_loader_criteria` options. Two paths use it and nothing else:
   to every SELECT, UPDATE and DELETE any session runs: Advanced-Alchemy's generic
   repository methods, our own statements, whatever a future repository builds. A
   statement on an owned table in a session that was given no scope for it is refused;
-- the fast path (app/db/fast.py) compiles the same options into its statements once.
+- precompiled reads (app/db/precompiled.py) compile the same options into their
+  statements once.
 
 The criteria reach every place the entity appears (joins, subqueries, CTEs), not only
 the top level. Loads of attributes of objects already in the session (refresh, lazy

@@ -5,7 +5,6 @@ No `from __future__ import annotations` here, on purpose: litestar-saq adds its 
 when it resolves string annotations; real annotations keep `Job` our response schema.
 """
 
-import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -30,25 +29,17 @@ JOB_PATH = ["/v1/jobs/{job_id:str}", "/jobs/{job_id:str}"]
 # Far beyond any real history, and well inside what PostgreSQL takes as an OFFSET.
 MAX_OFFSET = 1_000_000_000
 
-_FIELD_IN_MESSAGE = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
 
-
-def _name_the_field(
+def _name_the_kinds(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
-    """Point "missing/unknown field" errors at the field itself (`params.x`, `kind`).
-
-    msgspec reports them at the enclosing object (`params`, or the body as `data`), and
-    an unknown kind as a bare "Invalid value".
-    """
+    """An unknown kind lists the known ones (msgspec says a bare "Invalid value")."""
     for item in exc.extra if isinstance(exc.extra, list) else ():
-        if not isinstance(item, dict):
-            continue
-        match = _FIELD_IN_MESSAGE.match(str(item.get("message", "")))
-        if match:
-            parent = item.get("key")
-            item["key"] = f"{parent}.{match[1]}" if parent and parent != "data" else match[1]
-        elif item.get("key") == "kind" and str(item.get("message", "")).startswith("Invalid"):
+        if (
+            isinstance(item, dict)
+            and item.get("key") == "kind"
+            and str(item.get("message", "")).startswith("Invalid")
+        ):
             item["message"] = f"Unknown job kind; expected one of: {', '.join(KINDS)}"
     return exception_handlers[HTTPException](request, exc)
 
@@ -56,7 +47,7 @@ def _name_the_field(
 class JobController(Controller):
     tags = ["jobs"]
     dependencies = {"job_service": Provide(provide_job_service, sync_to_thread=False)}
-    exception_handlers = {ValidationException: _name_the_field}
+    exception_handlers = {ValidationException: _name_the_kinds}
 
     @post(
         ["/v1/jobs", "/jobs"],

@@ -24,8 +24,8 @@ from app.jobs.runtime import shutdown, startup
 from app.jobs.tasks import (
     after_process,
     job_functions,
-    purge_deleted_projects,
     purge_old_job_records,
+    purge_soft_deleted_rows,
 )
 from app.tracing import traced_job
 
@@ -54,7 +54,7 @@ def build_queue_config(settings: WorkerSettings, queue: WorkerQueue) -> QueueCon
         name=queue.name,
         tasks=job_functions(),
         scheduled_tasks=[
-            CronJob(traced_job(purge_deleted_projects), cron="47 3 * * *", timeout=600, ttl=3600),
+            CronJob(traced_job(purge_soft_deleted_rows), cron="47 3 * * *", timeout=600, ttl=3600),
             CronJob(traced_job(purge_old_job_records), cron="17 4 * * *", timeout=600, ttl=3600),
         ],
         concurrency=settings.worker_concurrency,

@@ -8,7 +8,6 @@ reporting progress and for opening its own database sessions; it returns the res
 from __future__ import annotations
 
 import asyncio
-import datetime
 import math
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -19,6 +18,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.children.service import ChildService
+from app.clock import utc_now
 from app.jobs.schemas import (
     DemoJobRequest,
     DemoParams,
@@ -130,7 +130,7 @@ async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
                 break
     await run.report(2, f"Collected {len(projects)} projects")
     return ExportResult(
-        exported_at=datetime.datetime.now(datetime.UTC),
+        exported_at=utc_now(),
         message=f"Exported {len(children)} children and {len(projects)} projects",
         children=children,
         projects=projects,

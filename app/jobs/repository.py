@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.clock import utc_now
 from app.db.repository import DomainRepository
 from app.jobs.models import JobRecord
 from app.jobs.status import UNFINISHED, JobStatus
@@ -48,10 +49,6 @@ PROGRESS_COLUMNS = (_t.id, _t.status, _t.progress, _t.step, _t.total_steps, _t.m
 JOB_AND_PROGRESS_COLUMNS = (*JOB_COLUMNS, _t.message)
 
 Executor = AsyncSession | AsyncConnection
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class JobRepository(DomainRepository[JobRecord]):
@@ -160,7 +157,7 @@ class JobRepository(DomainRepository[JobRecord]):
                     for i, q in enumerate(quantiles)
                 ),
             )
-            .where(_t.status == JobStatus.COMPLETE, _t.updated_at >= _now() - since)
+            .where(_t.status == JobStatus.COMPLETE, _t.updated_at >= utc_now() - since)
             .group_by(_t.kind)
         )
         return (await self._db.execute(statement)).all()
@@ -180,7 +177,7 @@ class JobRepository(DomainRepository[JobRecord]):
         total_steps: int,
         message: str,
     ) -> Row[Any]:
-        now = _now()
+        now = utc_now()
         statement = (
             insert(_table)
             .values(
@@ -218,7 +215,7 @@ class JobRepository(DomainRepository[JobRecord]):
         statement = (
             update(_table)
             .where(_t.id == job_id, _t.status.in_(from_statuses))
-            .values(updated_at=_now(), **values)
+            .values(updated_at=utc_now(), **values)
             .returning(*returning)
         )
         if owner_sub is not None:
@@ -240,7 +237,7 @@ class JobRepository(DomainRepository[JobRecord]):
 
     async def purge_finished(self, older_than: datetime.timedelta) -> int:
         statement = delete(_table).where(
-            _t.status.not_in(UNFINISHED), _t.updated_at < _now() - older_than
+            _t.status.not_in(UNFINISHED), _t.updated_at < utc_now() - older_than
         )
         result = await self._db.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)

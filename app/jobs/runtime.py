@@ -16,24 +16,21 @@ import contextlib
 import logging
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from saq.types import Context
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 
 from app.config import WorkerSettings, get_worker_settings
 from app.db.config import driver_connect_args
-from app.jobs.progress import ProgressPublisher
 from app.jobs.queue import WorkerQueue
-from app.jobs.recorder import JobStateWriter
+from app.jobs.resources import WorkerResources, alive_key
+from app.jobs.sweep import Sweeper
 
 if TYPE_CHECKING:
     from saq.worker import Worker
@@ -50,51 +47,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def alive_key(queue_name: str, worker_id: str) -> str:
-    return f"jobs:alive:{queue_name}:{worker_id}"
-
-
-@dataclass
-class WorkerResources:
-    """Per worker process: database engine, Redis for progress, liveness advertising."""
-
-    settings: WorkerSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
-    worker_id: str
-    queue_name: str
-    writer: JobStateWriter = field(init=False)
-    background: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.writer = JobStateWriter(self.sessions, ProgressPublisher(self.redis))
-
-    @property
-    def alive_key(self) -> str:
-        return alive_key(self.queue_name, self.worker_id)
-
-    async def say_alive(self) -> None:
-        await self.redis.set(self.alive_key, b"1", ex=self.settings.worker_liveness_ttl_s)
-
-    async def keep_saying_alive(self) -> None:
-        # Runs on the event loop on purpose: a worker whose loop is blocked for longer
-        # than the TTL cannot run its jobs either, and is treated as dead.
-        failing = False
-        while True:
-            await asyncio.sleep(max(self.settings.worker_liveness_ttl_s / 4, 0.5))
-            try:
-                await self.say_alive()
-            except RedisError as exc:
-                if not failing:
-                    logger.warning("could not refresh worker liveness: %r", exc)
-                failing = True
-            else:
-                if failing:
-                    logger.warning("worker liveness refreshed again")
-                failing = False
 
 
 def resources_of(ctx: Context) -> WorkerResources:
@@ -117,8 +69,6 @@ def create_worker_engine(settings: WorkerSettings) -> AsyncEngine:
 
 
 async def startup(ctx: Context) -> None:
-    from app.jobs.sweep import Sweeper  # the sweep needs these resources; not the reverse
-
     worker: Worker[Any] = ctx["worker"]
     queue = worker.queue
     assert isinstance(queue, WorkerQueue), "the worker must run on app.jobs.queue.WorkerQueue"

@@ -23,8 +23,9 @@ from saq.job import Status
 from saq.queue import Queue
 from sqlalchemy import Row
 
+from app.clock import utc_now
 from app.jobs.repository import JobRepository
-from app.jobs.runtime import WorkerResources, alive_key
+from app.jobs.resources import WorkerResources, alive_key
 from app.jobs.status import JobStatus
 
 __all__ = [
@@ -117,7 +118,7 @@ class Sweeper:
         saq_jobs = await self._queue.jobs([str(row.id) for row in rows])
         worker_ids = {job.worker_id for job in saq_jobs if job is not None and job.worker_id}
         alive = await self._alive_workers(worker_ids)
-        now = datetime.datetime.now(datetime.UTC)
+        now = utc_now()
         changed = 0
         for row, saq_job in zip(rows, saq_jobs, strict=True):
             if await self._settle(row.id, now - row.updated_at, saq_job, alive):

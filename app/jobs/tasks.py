@@ -25,20 +25,21 @@ from saq.job import Status
 from saq.types import Context
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.db.crud import purge_soft_deleted
+from app.domains import domain_models
 from app.jobs.recorder import JobAborted, JobStateWriter
 from app.jobs.registry import KINDS, JobFailure, JobKind
 from app.jobs.repository import JobRepository
 from app.jobs.runtime import resources_of
 from app.jobs.sweep import RETRY_PENDING, UNEXPECTED
-from app.projects.service import ProjectService
 from app.tracing import span, traced_job
 
 __all__ = [
     "TIME_LIMIT",
     "after_process",
     "job_functions",
-    "purge_deleted_projects",
     "purge_old_job_records",
+    "purge_soft_deleted_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -180,13 +181,17 @@ async def purge_old_job_records(ctx: Context) -> int:
     return deleted
 
 
-async def purge_deleted_projects(ctx: Context) -> int:
-    """Projects soft-deleted longer ago than `purge_deleted_after_days` go for good."""
+async def purge_soft_deleted_rows(ctx: Context) -> int:
+    """Rows of every soft-deletable model (every domain's, app/domains.py) deleted longer
+    ago than `purge_deleted_after_days` go for good."""
     resources = resources_of(ctx)
     async with resources.sessions() as session:
-        purged = await ProjectService.for_maintenance(session).purge_deleted_projects(
-            resources.settings.purge_deleted_after_days
+        purged = await purge_soft_deleted(
+            session,
+            domain_models(),
+            datetime.timedelta(days=resources.settings.purge_deleted_after_days),
         )
-    if purged:
-        logger.info("purged %d long-deleted projects", purged)
-    return purged
+    for table, count in purged.items():
+        if count:
+            logger.info("purged %d long-deleted rows of %s", count, table)
+    return sum(purged.values())

@@ -15,6 +15,7 @@ from litestar.status_codes import (
     HTTP_412_PRECONDITION_FAILED,
 )
 
+from app.db.crud import PageLimit, PageOffset
 from app.projects.deps import ProjectServiceDependency, project_dependencies, project_reads
 from app.projects.models import NAME_MAX
 from app.projects.schemas import (
@@ -74,8 +75,8 @@ class ProjectController(Controller):
     async def list_projects(
         self,
         project_service: ProjectServiceDependency,
-        limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1-100.")] = 20,
-        offset: Annotated[int, QueryParameter(ge=0, description="Projects to skip.")] = 0,
+        limit: PageLimit = 20,
+        offset: PageOffset = 0,
         q: Annotated[
             str | None,
             QueryParameter(

@@ -27,7 +27,7 @@ def _project_service(session: AsyncSession, caller: Any) -> ProjectService:
 
 
 project_dependencies = {"project_service": provide_service(_project_service)}
-# List and get only read through the fast path: the cheaper, read-only provider.
+# List and get only make precompiled reads: the cheaper, read-only provider.
 project_reads = {"project_service": provide_service(_project_service, read_only=True)}
 
 ProjectServiceDependency = NamedDependency[ProjectService]

@@ -2,9 +2,9 @@
 soft delete).
 
 The repository is built with the caller's `TenantScope`; app/db adds the scope and "not
-deleted" to every statement it runs, the fast reads included:
+deleted" to every statement it runs, the precompiled reads included:
 
-- list and get are hot reads: SQLAlchemy selects compiled once (app/db/fast.py), one
+- list and get are hot reads: SQLAlchemy selects compiled once (app/db/precompiled.py), one
   round trip, no session, rows straight into msgspec Structs;
 - writes run in the session, each a single statement; a conditional change is one
   `UPDATE ... WHERE version IN (...) RETURNING`.
@@ -25,11 +25,10 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import OrderBy, StatementFilter, escape_like_value
-from sqlalchemy import ColumnElement, Integer, Select, Text, bindparam, func, select, update
+from sqlalchemy import Integer, Select, Text, bindparam, func, select
 
-from app.db.fast import FastSelect
-from app.db.repository import DomainRepository
-from app.db.soft_delete import utc_now
+from app.db.crud import CrudRepository
+from app.db.precompiled import PrecompiledSelect
 from app.projects.models import Project as ProjectModel
 from app.projects.schemas import Project, ProjectSort, VersionedProject
 
@@ -110,15 +109,15 @@ def _count(searching: bool) -> Select[Any]:
     return statement
 
 
-_LISTINGS: dict[tuple[ProjectSort, bool], FastSelect[Project]] = {
-    (sort, searching): FastSelect(partial(_listing, sort, searching), Project)
+_LISTINGS: dict[tuple[ProjectSort, bool], PrecompiledSelect[Project]] = {
+    (sort, searching): PrecompiledSelect(partial(_listing, sort, searching), Project)
     for sort in ProjectSort
     for searching in (False, True)
 }
-_COUNT: dict[bool, FastSelect[_Total]] = {
-    searching: FastSelect(partial(_count, searching), _Total) for searching in (False, True)
+_COUNT: dict[bool, PrecompiledSelect[_Total]] = {
+    searching: PrecompiledSelect(partial(_count, searching), _Total) for searching in (False, True)
 }
-_GET = FastSelect(
+_GET = PrecompiledSelect(
     lambda: select(*_COLUMNS, ProjectModel.version).where(
         ProjectModel.id == bindparam("project_id")
     ),
@@ -126,12 +125,12 @@ _GET = FastSelect(
 )
 
 
-def listing_query(sort: ProjectSort, *, searching: bool) -> FastSelect[Project]:
+def listing_query(sort: ProjectSort, *, searching: bool) -> PrecompiledSelect[Project]:
     """The compiled-once listing statement for a sort order, with or without `q`."""
     return _LISTINGS[sort, searching]
 
 
-class ProjectRepository(DomainRepository[ProjectModel]):
+class ProjectRepository(CrudRepository[ProjectModel]):
     """Reads and writes of the scope's projects, soft delete on."""
 
     model_type = ProjectModel
@@ -147,18 +146,18 @@ class ProjectRepository(DomainRepository[ProjectModel]):
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if searching:
             params[_NAME_PATTERN] = NameContains.pattern(name_contains or "")
-        rows = await self.fast(_LISTINGS[sort, searching], **params)
+        rows = await self.run_precompiled(_LISTINGS[sort, searching], **params)
         if rows:
             total: int = rows.value(rows.records[0], "total")
         elif offset == 0:
             total = 0
         else:
             del params["limit"], params["offset"]
-            total = (await self.fast(_COUNT[searching], **params)).structs()[0].total
+            total = (await self.run_precompiled(_COUNT[searching], **params)).structs()[0].total
         return rows.structs(), total
 
     async def find(self, project_id: UUID) -> VersionedProject | None:
-        rows = await self.fast(_GET, project_id=project_id)
+        rows = await self.run_precompiled(_GET, project_id=project_id)
         if not rows:
             return None
         record = rows.records[0]
@@ -188,26 +187,16 @@ class ProjectRepository(DomainRepository[ProjectModel]):
         values: Mapping[str, Any],
         *,
         expected_versions: Iterable[int] | None,
-    ) -> VersionedProject | None:
+    ) -> ProjectModel | None:
         """Apply `values` and bump the version in one statement, only if the project is
         visible and (when `expected_versions` is given) still at one of those versions.
         None when nothing matched: then nothing was written."""
-        conditions: list[ColumnElement[bool]] = [ProjectModel.id == project_id]
-        if expected_versions is not None:
-            conditions.append(ProjectModel.version.in_(list(expected_versions)))
-        statement = (
-            update(ProjectModel)
-            .where(*conditions)
-            .values(**values, version=ProjectModel.version + 1, updated_at=utc_now())
-            .returning(*_COLUMNS, ProjectModel.version)
-            .execution_options(synchronize_session=False)
+        where = (
+            [] if expected_versions is None else [ProjectModel.version.in_(list(expected_versions))]
         )
-        row = (await self.session.execute(statement)).one_or_none()
-        if row is None:
-            return None
-        fields = row._mapping  # SQLAlchemy's public name-keyed view of a row
-        project = Project(**{name: fields[name] for name in Project.__struct_fields__})
-        return VersionedProject(project, row.version)
+        return await self.update_returning(
+            project_id, {**values, "version": ProjectModel.version + 1}, where=where
+        )
 
     async def remove(self, project_id: UUID, *, expected_versions: Iterable[int] | None) -> bool:
         """Soft-delete a visible project (at one of `expected_versions`, when given)."""

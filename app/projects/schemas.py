@@ -7,10 +7,10 @@ from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, UnsetType
-from msgspec.structs import force_setattr
 
+from app.db.crud import Page
 from app.projects.models import DESCRIPTION_MAX, NAME_MAX
-from app.text import person_text
+from app.text import TypedTextBody
 
 __all__ = [
     "NO_NUL",
@@ -68,38 +68,25 @@ class VersionedProject(NamedTuple):
     version: int
 
 
-class ProjectPage(msgspec.Struct, frozen=True):
+class ProjectPage(Page[Project], frozen=True):
     items: list[Project]
-    total: Annotated[int, msgspec.Meta(description="Matching projects across all pages.")]
-    limit: int
-    offset: int
 
 
-def _description(value: str | None) -> str | None:
-    return None if value is None else person_text(value, "description", multiline=True)
+class ProjectCreate(TypedTextBody, frozen=True):
+    # The text rules of the API reference (README), for every way in (app/text.py).
+    multiline = frozenset({"description"})
 
-
-class ProjectCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name
     description: Description | None = None
 
-    def __post_init__(self) -> None:
-        # The text rules of the API reference (README), for every way in (app/text.py).
-        force_setattr(self, "name", person_text(self.name, "name"))
-        force_setattr(self, "description", _description(self.description))
 
-
-class ProjectPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ProjectPatch(TypedTextBody, frozen=True):
     """Only the fields present change; `description: null` clears the description."""
+
+    multiline = frozenset({"description"})
 
     name: Name | UnsetType = UNSET
     description: Description | UnsetType | None = UNSET
-
-    def __post_init__(self) -> None:
-        if self.name is not UNSET:
-            force_setattr(self, "name", person_text(self.name, "name"))
-        if self.description is not UNSET:
-            force_setattr(self, "description", _description(self.description))
 
 
 class ProjectSort(enum.StrEnum):

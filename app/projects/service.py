@@ -2,7 +2,7 @@
 
 `ProjectService` is always built around a `TenantScope` (see deps.py) or, for scheduled
 maintenance, `EveryRow`, so whatever a method does, it does within the caller's
-projects. Reads take the fast path (no transaction); writes run in the service's session.
+projects. Reads are precompiled (no transaction); writes run in the service's session.
 """
 
 from __future__ import annotations
@@ -126,6 +126,9 @@ class ProjectService(DomainService[ProjectModel, ProjectRepository]):
         row = await self.repository.insert(
             name=_clean_name(data.name), description=_clean_description(data.description)
         )
+        return self._versioned(row)
+
+    def _versioned(self, row: ProjectModel) -> VersionedProject:
         return VersionedProject(self.to_schema(row, schema_type=Project), row.version)
 
     async def update_project(
@@ -148,7 +151,7 @@ class ProjectService(DomainService[ProjectModel, ProjectRepository]):
         )
         if changed is None:
             raise await self._miss(project_id)
-        return changed
+        return self._versioned(changed)
 
     async def delete_project(self, project_id: UUID, if_match: IfMatch | None) -> None:
         if not await self.repository.remove(project_id, expected_versions=_expected(if_match)):
@@ -166,8 +169,8 @@ class ProjectService(DomainService[ProjectModel, ProjectRepository]):
         """Permanently remove projects soft-deleted more than `older_than_days` days ago,
         within this service's scope, and return how many went.
 
-        The cron: `await ProjectService.for_maintenance(session).purge_deleted_projects(
-        settings.purge_deleted_after_days)` (every tenant, committed).
+        The worker's cron purges every soft-deletable domain at once (app/db/crud.py's
+        `purge_soft_deleted`); this is the same for projects alone.
         """
         if older_than_days < 0:
             raise ValueError("older_than_days must not be negative")

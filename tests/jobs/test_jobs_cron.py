@@ -255,7 +255,8 @@ async def test_old_finished_job_records_are_purged(
 async def test_long_deleted_projects_are_purged(
     harness: Harness, db: asyncpg.Connection, client: TestClient[Litestar], auth: Auth
 ) -> None:
-    """The cron calls the projects domain's purge with `purge_deleted_after_days`."""
+    """The cron purges every soft-deletable domain, projects included, after
+    `purge_deleted_after_days`."""
     harness.resources.settings = harness.resources.settings.model_copy(
         update={"purge_deleted_after_days": 1}
     )
@@ -271,7 +272,7 @@ async def test_long_deleted_projects_are_purged(
         "UPDATE projects SET deleted_at = now() - interval '2 days' WHERE id = $1", old
     )
 
-    assert await tasks.purge_deleted_projects(harness.ctx) >= 1
+    assert await tasks.purge_soft_deleted_rows(harness.ctx) >= 1
 
     rows = await db.fetch(
         "SELECT id, is_deleted FROM projects WHERE id = ANY($1::uuid[])", [old, recent, kept]

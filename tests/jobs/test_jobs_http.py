@@ -102,6 +102,12 @@ def test_defaults_apply_when_params_are_omitted(
         ({"kind": "demo", "params": {"steps": 0}}, "params.steps"),
         ({"kind": "demo", "params": {"steps": 101}}, "params.steps"),
         ({"kind": "demo", "params": {"steps": "three"}}, "params.steps"),
+        # Strict bodies: a number is a JSON number, not a string, a float or a boolean.
+        ({"kind": "demo", "params": {"steps": "3"}}, "params.steps"),
+        ({"kind": "demo", "params": {"steps": 3.0}}, "params.steps"),
+        ({"kind": "demo", "params": {"steps": True}}, "params.steps"),
+        ({"kind": "demo", "params": {"delay_ms": "0"}}, "params.delay_ms"),
+        ({"kind": "demo", "params": {"fail_at_step": "2"}}, "params.fail_at_step"),
         ({"kind": "demo", "params": {"delay_ms": -1}}, "params.delay_ms"),
         ({"kind": "demo", "params": {"delay_ms": 10_001}}, "params.delay_ms"),
         ({"kind": "demo", "params": {"speed": 3}}, "params.speed"),

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import devstack
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.support.processes import REPO_ROOT
 
@@ -67,3 +69,18 @@ def private_database(prefix: str = "own") -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.asynccontextmanager
+async def throwaway_tables(metadata: MetaData, database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `database_url` with `metadata`'s tables (a test's own models, on a
+    registry Alembic never sees) created for the block and dropped after it."""
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield engine
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
+        await engine.dispose()

@@ -105,6 +105,9 @@ def migrate(database_url: str) -> None:
 @contextlib.contextmanager
 def private_services(state_dir: Path) -> Iterator[tuple[PrivatePostgres, str]]:
     """A migrated private PostgreSQL and a private Redis URL, stopped when the block ends."""
+    # Run as root, PostgreSQL runs as another user (devstack.postgres_system_user), who must
+    # be able to enter the folder above its data folder: a TemporaryDirectory is 0700.
+    state_dir.chmod(0o755)
     with (
         devstack.embedded_postgres(state_dir / "pg", durable=False) as database_url,
         devstack.embedded_redis(state_dir / "redis") as redis_url,

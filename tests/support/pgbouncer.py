@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,13 +54,19 @@ def _server_address(url: str) -> tuple[str, int, str]:
 
 @contextlib.contextmanager
 def running_pgbouncer(
-    server_url: str, *, pool_size: int = 20, ignore_startup_parameters: str = ""
+    server_url: str,
+    *,
+    pool_size: int = 20,
+    ignore_startup_parameters: str = "",
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[PgBouncer]:
     """PgBouncer in transaction pooling mode in front of `server_url`'s server.
 
     Every database of that server is reachable through it (auto-databases); at most
     `pool_size` server connections per database and user, so a small pool makes many
-    clients share each server connection, as in production.
+    clients share each server connection, as in production. `settings` (e.g. a deployed
+    pgbouncer.ini's) replace these, except where it listens, its files and how it
+    authenticates, which stay the harness's.
     """
     binary = devstack.pgbouncer_binary()
     if binary is None:
@@ -73,31 +79,29 @@ def running_pgbouncer(
     listen_port = devstack.free_port()
     users = state / "users.txt"
     users.write_text(f'"{user}" "{password}"\n')
+    harness = {
+        "listen_addr": "127.0.0.1",
+        "listen_port": str(listen_port),
+        "unix_socket_dir": "",
+        "auth_type": "trust",
+        "auth_file": str(users),
+        "logfile": str(state / "pgbouncer.log"),
+        "pidfile": str(state / "pgbouncer.pid"),
+    }
+    pooling = {
+        "pool_mode": "transaction",
+        "default_pool_size": str(pool_size),
+        "max_client_conn": "1000",
+        # What every client that connects through PgBouncer must cope with: no session
+        # state survives a transaction.
+        "server_reset_query": "",
+        "ignore_startup_parameters": ignore_startup_parameters,
+    }
+    chosen = {**pooling, **(settings or {}), **harness}
+    lines = ["[databases]", f"* = host={host} port={port}", "[pgbouncer]"]
+    lines += [f"{key} = {value}" for key, value in chosen.items()]
     config = state / "pgbouncer.ini"
-    config.write_text(
-        "\n".join(
-            [
-                "[databases]",
-                f"* = host={host} port={port}",
-                "[pgbouncer]",
-                "listen_addr = 127.0.0.1",
-                f"listen_port = {listen_port}",
-                "unix_socket_dir =",
-                "auth_type = trust",
-                f"auth_file = {users}",
-                "pool_mode = transaction",
-                f"default_pool_size = {pool_size}",
-                "max_client_conn = 1000",
-                f"logfile = {state / 'pgbouncer.log'}",
-                f"pidfile = {state / 'pgbouncer.pid'}",
-                # What every client that connects through PgBouncer must cope with:
-                # no session state survives a transaction.
-                "server_reset_query =",
-                f"ignore_startup_parameters = {ignore_startup_parameters}",
-                "",
-            ]
-        )
-    )
+    config.write_text("\n".join([*lines, ""]))
     for path in (users, config):
         path.chmod(0o644)
     command = [binary, str(config)]

