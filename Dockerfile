@@ -26,11 +26,13 @@ WORKDIR /src
 
 # Dependencies first, from the lock alone: this layer is rebuilt only when pyproject.toml or
 # uv.lock change, so a code change rebuilds in seconds. No `--extra dev`: test and lint tools
-# stay out of the image. The project is not a package (tool.uv package = false), so nothing
-# of the app is installed here; its code is copied into the final stage as plain files.
+# stay out of the image. `--extra tracing`: the OpenTelemetry packages, loaded only when
+# OTEL_EXPORTER_OTLP_ENDPOINT is set (app/tracing). The project is not a package (tool.uv
+# package = false), so nothing of the app is installed here; its code is copied into the
+# final stage as plain files.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --no-install-project --extra tracing
 
 # ---------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

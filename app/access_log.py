@@ -22,12 +22,21 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 
 import msgspec
 
 from app.logging import root_handler
 
-__all__ = ["AccessLine", "RequestIdHeader", "client_request_id", "log_access", "new_request_id"]
+__all__ = [
+    "AccessLine",
+    "RequestIdHeader",
+    "TracedAccessLine",
+    "add_trace_ids",
+    "client_request_id",
+    "log_access",
+    "new_request_id",
+]
 
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _HEADER = b"x-request-id"
@@ -54,6 +63,24 @@ class AccessLine(msgspec.Struct, kw_only=True):
     sub: str | None
 
 
+class TracedAccessLine(AccessLine, kw_only=True):
+    """The access line of a request inside a trace (app/tracing, when it is on)."""
+
+    trace_id: str
+    span_id: str
+
+
+# The current span's (trace_id, span_id), or None outside one: set by app/tracing when
+# tracing is on, so access lines written on the fast path carry them too.
+TraceIds = Callable[[], "tuple[str, str] | None"]
+_trace_ids: TraceIds | None = None
+
+
+def add_trace_ids(current_ids: TraceIds) -> None:
+    global _trace_ids
+    _trace_ids = current_ids
+
+
 def log_access(
     *,
     method: str,
@@ -77,8 +104,12 @@ def log_access(
         and access_logger.propagate
         and access_logger.parent is logging.root
     ):
+        line: type[AccessLine] = AccessLine
+        trace: dict[str, str] = {}
+        if _trace_ids is not None and (current := _trace_ids()) is not None:
+            line, trace = TracedAccessLine, {"trace_id": current[0], "span_id": current[1]}
         handler.put(
-            AccessLine(
+            line(
                 ts=int(time.time() * 1000) / 1000,  # to the millisecond; round() costs more
                 method=method,
                 path=path,
@@ -87,6 +118,7 @@ def log_access(
                 request_id=request_id,
                 client_request_id=client_request_id,
                 sub=sub,
+                **trace,
             )
         )
         return

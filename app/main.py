@@ -32,6 +32,7 @@ from app.metrics import metrics_routes
 from app.realtime import RealtimePlugin
 from app.redis import RedisPlugin
 from app.scaffold import ScaffoldPlugin
+from app.tracing import api_plugins as tracing_plugins
 from app.users.controller import CurrentUserController
 from app.users.erase import EraseController
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+            expose_headers=["ETag", "X-Request-ID", "X-Trace-Id", "Retry-After"],
             max_age=600,
         )
     )
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth,
             limits,  # after redis: its shutdown flush runs before the client closes
             ScaffoldPlugin(),  # the `litestar domain new` command
+            *tracing_plugins(),  # none unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         ],
         middleware=[Gateway(auth.authenticator, limits.requests, cors)],
         exception_handlers={**exception_handlers, **unrouted_exception_handlers(cors)},

@@ -1,7 +1,7 @@
 """`scripts/bench`: the API's throughput beside a bare-Litestar baseline, and a soak test.
 
 usage: scripts/bench [--duration S] [--connections N] [--rounds N] [--only NAME,...]
-                     [--json FILE] [--profile NAME]
+                     [--json FILE] [--profile NAME] [--tracing]
        scripts/bench --soak [--duration S] [--connections N] [--json FILE]
        scripts/bench --workers 1,2,4 [--apis 1,2] [--job-count N] [--json FILE]
        scripts/bench --jobs [--job-count N] [--job-steps S] [--connections N] [--rounds N]
@@ -21,6 +21,11 @@ Soak (--soak): the API (and the SAQ worker when app/worker.py exists) under mixe
 authenticated reads and writes from four dev users for --duration seconds (default 120)
 at 50 connections, counting every unexpected status, with p50/p99 per operation and the
 API process's RSS sampled every 10 s (target < 120 MiB and flat).
+
+--tracing also serves the API twice more with OpenTelemetry on (sampler ratio 1.0 and
+0.1, exporting to a local OTLP sink in this process) and measures each endpoint on all
+three, each run paired with its own baseline run: rows `NAME`, `NAME+trace1.0`,
+`NAME+trace0.1`.
 
 Scaling (--workers): the numbers behind the Kubernetes replica advice (README
 "Kubernetes"). For each worker count, --job-count demo jobs of fixed work (10 steps, no pauses)
@@ -63,7 +68,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -73,6 +78,7 @@ import httpx
 from devstack import (
     REPO_ROOT,
     IssuerInfo,
+    OtlpReceiver,
     asyncpg_dsn,
     backing_services,
     dev_issuer,
@@ -152,6 +158,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("projects", "/v1/projects?limit=20", 0.12, seed="projects"),
 )
 BASELINE = Endpoint("baseline", "/", 1.0, auth=False)
+# --tracing: the API served again with these variables, beside the one with tracing off.
+TRACING_VARIANTS = {
+    f"trace{ratio}": {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": ratio,
+    }
+    for ratio in ("1.0", "0.1")
+}
 
 
 # --- the stack under test -----------------------------------------------------------------
@@ -166,6 +180,8 @@ class Stack:
     baseline_url: str | None = None
     baseline_pid: int | None = None
     worker_pid: int | None = None
+    # More APIs on the same database, each with its own variables (--tracing): url, pid.
+    variants: dict[str, tuple[str, int]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     # What the API was started with, for starting more API or worker processes alike.
     env: dict[str, str] = field(default_factory=dict)
@@ -256,6 +272,7 @@ def start_stack(
     extra_env: dict[str, str] | None = None,
     api_cpu: str | None = None,
     worker_cpu: str | None = None,
+    variants: dict[str, dict[str, str]] | None = None,
 ) -> Stack:
     """Start everything on `stack`, which stops it all (in reverse order) when closed.
 
@@ -294,6 +311,13 @@ def start_stack(
     wait_for_http(f"{api_url}/health", timeout=60, process=api)
     log(f"API {api.pid} on {api_url} (cpu {api_cpu or 'any'})")
     result = Stack(api_url=api_url, api=api, issuer=issuer, database_url=database_url, env=env)
+    for name, overrides in (variants or {}).items():
+        port = free_port()
+        command = cpus.pinned(cpus.server, _uvicorn(app, port))
+        process = stack.enter_context(_server(f"API {name}", command, env | overrides, log_sink))
+        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60, process=process)
+        result.variants[name] = (f"http://127.0.0.1:{port}", process.pid)
+        log(f"API {name} {process.pid} on port {port}")
     if baseline:
         port = free_port()
         command = _uvicorn("bench_baseline:app", port, ["--app-dir", str(BASELINE_APP_DIR)])
@@ -668,6 +692,18 @@ def _prepare(
     return measured, skipped, {"seed_seconds": round(seed_seconds, 1)}
 
 
+def _with_variants(stack: Stack, measured: list[Measured]) -> list[Measured]:
+    """Each endpoint, then the same request on every variant API (no target of its own)."""
+    result: list[Measured] = []
+    for item in measured:
+        result.append(item)
+        path = item.url.removeprefix(stack.api_url)
+        for name, (url, pid) in stack.variants.items():
+            endpoint = replace(item.endpoint, name=f"{item.endpoint.name}+{name}", target=0.0)
+            result.append(Measured(endpoint, url + path, item.headers, pid))
+    return result
+
+
 def _ratio(measured: Measured) -> float:
     # Each run's ratio uses the baseline run made right before it, which cancels most of
     # the drift of a shared machine; the median drops the odd disturbed pair.
@@ -710,7 +746,7 @@ def _summarise(measured: Measured) -> dict[str, Any]:
 
 def _table(rows: list[dict[str, Any]], skipped: list[Skipped]) -> str:
     header = (
-        f"{'endpoint':<13} {'path':<22} {'req/s':>7} {'p99 ms':>7} {'ratio':>6} {'target':>6}"
+        f"{'endpoint':<19} {'path':<22} {'req/s':>7} {'p99 ms':>7} {'ratio':>6} {'target':>6}"
         f" {'result':<6} {'errors':>6} {'CPU µs/req':>10} {'CPU ratio':>9}"
     )
     lines = [header, "-" * len(header)]
@@ -718,13 +754,13 @@ def _table(rows: list[dict[str, Any]], skipped: list[Skipped]) -> str:
         target = "-" if row["target"] is None else f"{row['target']:.0%}"
         cpu_ratio = "-" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.1%}"
         lines.append(
-            f"{row['name']:<13} {row['path'][:22]:<22} {row['rps_median']:>7.0f}"
+            f"{row['name']:<19} {row['path'][:22]:<22} {row['rps_median']:>7.0f}"
             f" {row['p99_ms_median']:>7.2f} {row['ratio']:>6.1%} {target:>6} {row['result']:<6}"
             f" {row['errors']:>6} {row['cpu_us_per_request_median']:>10.1f} {cpu_ratio:>9}"
         )
     for item in skipped:
         lines.append(
-            f"{item.endpoint.name:<13} {item.endpoint.path[:22]:<22} skipped: {item.reason}"
+            f"{item.endpoint.name:<19} {item.endpoint.path[:22]:<22} skipped: {item.reason}"
         )
     lines.append(
         "ratio = median over rounds of req/s over the baseline run just before (the target"
@@ -740,11 +776,24 @@ def throughput(args: argparse.Namespace) -> int:
     with signals_raise_keyboard_interrupt(), _stopping_at_exit() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         load = pick_load_generator(cpus, args.connections, workdir, args.loadgen)
+        sink = stack.enter_context(OtlpReceiver(keep=False)) if args.tracing else None
+        variants = {
+            name: {**overrides, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
+            for name, overrides in TRACING_VARIANTS.items()
+            if sink is not None
+        }
         api = start_stack(
-            stack, cpus, baseline=True, worker=False, api_log=args.api_log, app=args.app
+            stack,
+            cpus,
+            baseline=True,
+            worker=False,
+            api_log=args.api_log,
+            app=args.app,
+            variants=variants,
         )
         assert api.baseline_url is not None
         measured, skipped, seeding = _prepare(api, wanted)
+        measured = _with_variants(api, measured)
         assert api.baseline_pid is not None
         baseline = Measured(BASELINE, f"{api.baseline_url}/", {}, api.baseline_pid)
         targets = [baseline, *measured]
@@ -765,7 +814,7 @@ def throughput(args: argparse.Namespace) -> int:
                 for item in (baseline, endpoint):
                     result = item.runs[-1]
                     log(
-                        f"round {round_number}/{args.rounds}  {item.endpoint.name:<13}"
+                        f"round {round_number}/{args.rounds}  {item.endpoint.name:<19}"
                         f" {result.rps:>8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
                         f"  {item.cpu_us[-1]:6.1f} µs CPU/req"
                         + (f"  ERRORS {result.errors}" if result.errors else "")
@@ -784,6 +833,12 @@ def throughput(args: argparse.Namespace) -> int:
         f" load cpu {cpus.load or 'any'}, load average before {load_before[0]:.2f}"
     )
     print(f"uvicorn {' '.join(UVICORN_FLAGS)}; API RSS {rss_start:.0f} → {rss_end:.0f} MiB")
+    if sink is not None:
+        print(
+            f"tracing: APIs {', '.join(api.variants)} exported {sink.requests} OTLP requests,"
+            f" {sink.bytes / 2**20:.1f} MiB, to a sink in this process (BatchSpanProcessor"
+            " defaults: spans past its queue of 2,048 are dropped, not waited for)"
+        )
     print(_table(rows, skipped))
     failed = [row["name"] for row in rows if row["result"] == "FAIL"]
     print("\nresult: " + ("FAIL (" + ", ".join(failed) + ")" if failed else "PASS"))
@@ -796,6 +851,7 @@ def throughput(args: argparse.Namespace) -> int:
                 "duration_s": args.duration,
                 "rounds": args.rounds,
                 "together": args.together,
+                "tracing": args.tracing,
                 "connections": args.connections,
                 "load_generator": load.name,
                 "uvicorn_flags": list(UVICORN_FLAGS),
@@ -1942,6 +1998,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
         "--profile", metavar="NAME", help="py-spy the server while NAME (or baseline) is loaded"
+    )
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="also measure the API with OpenTelemetry on (sampler ratio 1.0 and 0.1)",
     )
     parser.add_argument(
         "--api-log",

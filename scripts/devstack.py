@@ -797,3 +797,97 @@ class RestartingChild:
         if self.process is not None:
             stop_process(self.process, self.name, timeout=self.stop_timeout)
             log(f"{self.name} stopped")
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP trace receiver on 127.0.0.1 (tests, `scripts/bench --tracing`).
+
+    Answers every `POST /v1/traces` with 200. With `keep=True` it decodes each request
+    (an `ExportTraceServiceRequest`, with opentelemetry-proto) and keeps the spans;
+    otherwise it only counts requests and bytes, the cheapest sink a process can export to.
+    """
+
+    def __init__(self, *, keep: bool) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.keep = keep
+        self.requests = 0
+        self.bytes = 0
+        self.bodies: list[bytes] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.requests += 1
+                    receiver.bytes += len(body)
+                    if receiver.keep and self.path == "/v1/traces":
+                        receiver.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def spans(self) -> list[dict[str, Any]]:
+        """Every span received so far, flattened: ids in hex, attributes as plain values,
+        and the service name of the process that sent it."""
+        from google.protobuf.json_format import MessageToDict
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        with self._lock:
+            bodies = list(self.bodies)
+        found: list[dict[str, Any]] = []
+        for body in bodies:
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            for resource_spans in request.resource_spans:
+                resource = _otlp_attributes(resource_spans.resource.attributes)
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        found.append(
+                            {
+                                "service": resource.get("service.name"),
+                                "name": span.name,
+                                "kind": span.kind,
+                                "trace_id": span.trace_id.hex(),
+                                "span_id": span.span_id.hex(),
+                                "parent_span_id": span.parent_span_id.hex(),
+                                "duration_ms": (span.end_time_unix_nano - span.start_time_unix_nano)
+                                / 1e6,
+                                "attributes": _otlp_attributes(span.attributes),
+                                "links": [
+                                    {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
+                                    for link in span.links
+                                ],
+                                "events": [MessageToDict(event) for event in span.events],
+                                "status": MessageToDict(span.status),
+                            }
+                        )
+        return found
+
+    def __enter__(self) -> OtlpReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _otlp_attributes(attributes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in attributes:
+        kind = item.value.WhichOneof("value")
+        values[item.key] = getattr(item.value, kind) if kind else None
+    return values

@@ -32,15 +32,16 @@ COMMAND_LINE_ONLY = (
 )
 
 
-def _modules_after(statement: str) -> set[str]:
+def _modules_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
     shown = subprocess.run(
         [
             sys.executable,
             "-c",
-            f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))",
+            f"{statement}\nimport json, sys\n"
+            "print(json.dumps(sorted(n for n, m in sys.modules.items() if m is not None)))",
         ],
         cwd=REPO_ROOT,
-        env=dict(os.environ),
+        env=dict(os.environ) if env is None else env,
         capture_output=True,
         text=True,
         check=True,
@@ -61,3 +62,13 @@ def test_the_api_process_loads_no_command_line_or_migration_tooling() -> None:
     loaded = _modules_after("import app.main")
     assert "advanced_alchemy.repository" in loaded  # the measurement saw the app's imports
     assert _command_line_modules(loaded) == []
+
+
+def test_with_tracing_off_neither_the_api_nor_the_worker_loads_opentelemetry() -> None:
+    # The tracing extra is installed here (a dev dependency), so this checks the gate in
+    # app/tracing/__init__.py: redis-py, Litestar and litestar-saq would each load it.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    for statement in ("import app.main", "import app.worker"):
+        loaded = _modules_after(statement, env)
+        assert "saq" in loaded
+        assert sorted(name for name in loaded if name.split(".")[0] == "opentelemetry") == []

@@ -27,6 +27,7 @@ from app.jobs.tasks import (
     purge_old_job_records,
     purge_soft_deleted_rows,
 )
+from app.tracing import traced_job
 
 __all__ = [
     "SAQ_STOP_WAIT_S",
@@ -53,8 +54,8 @@ def build_queue_config(settings: WorkerSettings, queue: WorkerQueue) -> QueueCon
         name=queue.name,
         tasks=job_functions(),
         scheduled_tasks=[
-            CronJob(purge_soft_deleted_rows, cron="47 3 * * *", timeout=600, ttl=3600),
-            CronJob(purge_old_job_records, cron="17 4 * * *", timeout=600, ttl=3600),
+            CronJob(traced_job(purge_soft_deleted_rows), cron="47 3 * * *", timeout=600, ttl=3600),
+            CronJob(traced_job(purge_old_job_records), cron="17 4 * * *", timeout=600, ttl=3600),
         ],
         concurrency=settings.worker_concurrency,
         startup=[startup],

@@ -29,6 +29,7 @@ from app.jobs.repository import JOB_AND_PROGRESS_COLUMNS, JobRepository, JobRow
 from app.jobs.schemas import Job, JobPage, JobRequest, JobSummary
 from app.jobs.status import UNFINISHED, JobStatus
 from app.limits import too_many_open_jobs
+from app.tracing import job_trace_context
 
 __all__ = ["SAQ_JOB_TTL_S", "JobService", "job_from_row", "saq_job_for"]
 
@@ -84,6 +85,8 @@ def saq_job_for(
         retries=kind.attempts,
         retry_delay=kind.retry_delay_s,
         ttl=SAQ_JOB_TTL_S,
+        # The request's trace context: the worker's run continues its trace (if on).
+        meta=job_trace_context(),
     )
 
 

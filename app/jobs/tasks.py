@@ -33,6 +33,7 @@ from app.jobs.registry import KINDS, JobFailure, JobKind, check_result_size
 from app.jobs.repository import JobRepository
 from app.jobs.runtime import resources_of
 from app.jobs.sweep import RETRY_PENDING, UNEXPECTED
+from app.tracing import span, traced_job
 
 __all__ = [
     "TIME_LIMIT",
@@ -62,7 +63,8 @@ class _Run:
     redis: Redis
 
     async def report(self, step: int, message: str) -> None:
-        await self.writer.report(self.job_id, step, self.total_steps, message)
+        with span("job step", {"job.step": step}):  # its UPDATE and PUBLISH under it
+            await self.writer.report(self.job_id, step, self.total_steps, message)
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -130,7 +132,7 @@ def _runner(kind: JobKind[Any, Any]) -> JobFunction:
 
     # SAQ registers a function under its qualified name; the API enqueues the kind's name.
     run.__qualname__ = run.__name__ = kind.name
-    return run
+    return traced_job(run)
 
 
 def _final_message(result: Any) -> str:

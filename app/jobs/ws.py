@@ -22,6 +22,7 @@ from app.close_codes import WS_4404_NOT_FOUND
 from app.jobs.follow import JobNotFound, ProgressFollower
 from app.jobs.progress import parse_job_id
 from app.realtime import HubUnavailable, PubSubHub, guard_socket
+from app.tracing import link_socket_to_job
 
 __all__ = ["watch_job"]
 
@@ -45,6 +46,7 @@ async def watch_job(
     if parsed is None:
         await socket.close(WS_4404_NOT_FOUND, "Job not found")
         return
+    await link_socket_to_job(socket, parsed)  # nothing unless tracing is on
     follower = ProgressFollower(db_engine, hub, parsed, caller.sub)
     # Reads what the client sends (token renewal; how we learn it left), enforces the
     # socket limits and the token's lifetime; stops the follower when the socket ends.

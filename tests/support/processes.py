@@ -31,21 +31,28 @@ def dev_tool(name: str, wheel: str) -> str:
 
 @contextlib.contextmanager
 def running_api(
-    extra_env: Mapping[str, str] | None = None, port: int | None = None
+    extra_env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
-    """`uvicorn app.main:app` on `port` (default: a free one); yields its base URL."""
+    """`uvicorn app.main:app` on `port` (default: a free one); yields its base URL.
+
+    `log_path`: where its output goes (default: the test run's own)."""
     port = port or devstack.free_port()
     env = {**os.environ, **(extra_env or {})}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    log_file = log_path.open("wb") if log_path is not None else None
     # Its own process group (spawn), so stop_process can signal it and whatever it forked.
-    process = devstack.spawn(command, env=env, cwd=REPO_ROOT)
+    process = devstack.spawn(command, env=env, cwd=REPO_ROOT, stdout=log_file, stderr=log_file)
     base_url = f"http://127.0.0.1:{port}"
     try:
         devstack.wait_for_http(f"{base_url}/health", timeout=30, process=process)
         yield base_url
     finally:
         devstack.stop_process(process, "api", timeout=10)
+        if log_file is not None:
+            log_file.close()
 
 
 class WorkerProcess:
