@@ -55,13 +55,25 @@ def _non_reader(url: str) -> ClientConnection:
     return connect(url, open_timeout=10, close_timeout=1, max_size=None, max_queue=1)
 
 
-def _flood(client: ClientConnection, stop: threading.Event) -> None:
-    """Send 64 KiB messages as fast as the server takes them."""
+def _flood(client: ClientConnection, stop: threading.Event, sent: list[int] | None = None) -> None:
+    """Send 64 KiB messages as fast as the server takes them, counting them in `sent`."""
     while not stop.is_set():
         try:
             client.send(MESSAGE)
         except (ConnectionClosed, OSError):
             return
+        if sent is not None:
+            sent[0] += 1
+
+
+def _until_the_server_stops_reading(sent: list[int]) -> None:
+    """Wait until a second passes without the server taking another message: its sends
+    are blocked (the client reads nothing), and its own reading has stopped with them."""
+    deadline = time.monotonic() + 60
+    last = -1
+    while sent[0] != last and time.monotonic() < deadline:
+        last = sent[0]
+        time.sleep(1.0)
 
 
 def _read_everything(client: ClientConnection) -> None:
@@ -107,10 +119,11 @@ def test_a_client_that_stops_reading_is_closed_1008(
     base_url, _ = api
     url = base_url.replace("http://", "ws://", 1) + f"/ws/echo?token={token('bob')}"
     client = _non_reader(url)
-    stop = threading.Event()
-    flooder = threading.Thread(target=_flood, args=(client, stop), daemon=True)
+    stop, sent = threading.Event(), [0]
+    flooder = threading.Thread(target=_flood, args=(client, stop, sent), daemon=True)
     flooder.start()
-    time.sleep(12)  # past the server's 10 s wait for a client to take what it was sent
+    _until_the_server_stops_reading(sent)
+    time.sleep(11)  # past the server's 10 s wait for a client to take what it was sent
     stop.set()
     with pytest.raises(ConnectionClosed):  # the client reads again: the backlog, then
         _read_everything(client)
