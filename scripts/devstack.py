@@ -312,7 +312,15 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
     else:
         user = postgres_system_user()
         if user is not None:
-            _require_reachable(pgdata, user)
+            try:
+                check_reachable(pgdata, user)
+            except RuntimeError as unreachable:
+                # A clone under a folder only root may enter (a 0700 home or temporary
+                # folder): then pgserver's own start, with its side effects, said aloud.
+                log(f"{unreachable} Falling back to pgserver's own start: {PGSERVER_FALLBACK}")
+                with _pgserver_started(pgdata, durable=durable) as url:
+                    yield url
+                return
             _give_folder_to(pgdata, user)
         _start_postgres(pgdata, user, _socket_folder(pgdata, user))
     postmaster = _running_postmaster(pgdata)
@@ -334,6 +342,40 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
         _stop_postgres(pgdata, user, pid)
         if socket_dir != pgdata:
             shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+PGSERVER_FALLBACK = (
+    "it adds a `pgserver` user (/etc/passwd, /etc/group, /etc/shadow) and lets other users"
+    " enter the folders above the data folder (chmod g+rx,o+rx)."
+)
+
+
+@contextlib.contextmanager
+def _pgserver_started(pgdata: Path, *, durable: bool) -> Iterator[str]:
+    """PostgreSQL started by pgserver's `PostgresServer` (public API), for a clone the
+    unprivileged user cannot reach; see PGSERVER_FALLBACK for what that changes."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes with the fallback.
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server
+
+    # cleanup_mode=None: we stop it ourselves, below, rather than from an atexit hook.
+    server = get_server(pgdata, cleanup_mode=None)
+    info = server.get_postmaster_info()
+    if info.socket_dir is None:
+        raise RuntimeError("pgserver started PostgreSQL without a unix socket")
+    socket_dir = Path(info.socket_dir)
+    try:
+        if not durable:
+            _run_psql(
+                socket_dir,
+                "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+                " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
+            )
+        log(f"PostgreSQL {info.pid} started by pgserver ({pgdata})")
+        yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
+    finally:
+        _stop_postgres(pgdata, server.system_user, info.pid)
 
 
 # A unix socket's path holds at most 107 bytes on Linux.
@@ -361,7 +403,7 @@ def postgres_system_user() -> str | None:
     return pwd.getpwuid(owner).pw_name if owner != 0 else "nobody"
 
 
-def _require_reachable(pgdata: Path, user: str) -> None:
+def check_reachable(pgdata: Path, user: str) -> None:
     """`user` must be able to enter every folder above the data folder and the binaries;
     we do not widen their permissions (pgserver would, on folders outside the clone)."""
     package = importlib.util.find_spec("pgserver")  # its folder holds the binaries
