@@ -329,11 +329,7 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
     pid, socket_dir = postmaster
     try:
         if not durable:
-            _run_psql(
-                socket_dir,
-                "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
-                " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
-            )
+            _skip_durability(socket_dir)
         how = "left running by an earlier run, adopted" if leftover else "started"
         runs_as = f" as {user}" if user else ""
         log(f"PostgreSQL {pid} {how}{runs_as} ({pgdata}) in {time.monotonic() - started:.1f} s")
@@ -342,6 +338,15 @@ def embedded_postgres(pgdata: Path, *, durable: bool = True) -> Iterator[str]:
         _stop_postgres(pgdata, user, pid)
         if socket_dir != pgdata:
             shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def _skip_durability(socket_dir: Path) -> None:
+    """For throwaway data (tests, benchmarks): no fsync, no waiting for commits to disk."""
+    _run_psql(
+        socket_dir,
+        "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+        " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
+    )
 
 
 PGSERVER_FALLBACK = (
@@ -367,11 +372,7 @@ def _pgserver_started(pgdata: Path, *, durable: bool) -> Iterator[str]:
     socket_dir = Path(info.socket_dir)
     try:
         if not durable:
-            _run_psql(
-                socket_dir,
-                "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
-                " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();",
-            )
+            _skip_durability(socket_dir)
         log(f"PostgreSQL {info.pid} started by pgserver ({pgdata})")
         yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
     finally:
