@@ -123,9 +123,15 @@ def test_a_client_that_stops_reading_is_closed_1008(
     flooder = threading.Thread(target=_flood, args=(client, stop, sent), daemon=True)
     flooder.start()
     _until_the_server_stops_reading(sent)
-    time.sleep(11)  # past the server's 10 s wait for a client to take what it was sent
+    # The server waits 10 s for the client to take what it was sent, then gives the
+    # socket up: its handler ends while the client still reads nothing.
+    deadline = time.monotonic() + 25
+    while _open_sockets(base_url) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _open_sockets(base_url) == 0, "the server still holds a client that reads nothing"
     stop.set()
-    with pytest.raises(ConnectionClosed):  # the client reads again: the backlog, then
+    # Reading again, the client gets the backlog, then the close frame the server queued.
+    with pytest.raises(ConnectionClosed):
         _read_everything(client)
     flooder.join(timeout=10)
     assert client.close_code == 1008
