@@ -98,7 +98,8 @@ def test_a_caller_alone_runs_one_job_after_another_without_waiting_for_a_tick(
             assert time.monotonic() - started < 30, _statuses(client, headers)
             most_active = max(most_active, len(_jobs(client, headers, "active")))
         took = time.monotonic() - started
-    assert most_active == 1  # one at a time, and never failed for waiting
+    # One at a time (polling may miss a job that short), and never failed for waiting.
+    assert most_active <= 1
     assert _jobs(client, headers, "failed") == []
     # Each next job started as the one before ended, not at the next once-a-second
     # look at the jobs put back (which would take at least 7 s for 8 jobs).
