@@ -20,6 +20,7 @@ from advanced_alchemy.exceptions import (
 from asyncpg.exceptions import DataError as AsyncpgDataError
 from asyncpg.exceptions import (
     InsufficientResourcesError,
+    InternalClientError,
     OperatorInterventionError,
     PostgresConnectionError,
 )
@@ -90,6 +91,11 @@ def _is_outage(exc: BaseException) -> str | None:
         ):
             return "the database"
         if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
+            return "the database"
+        # The driver found its connection mid-way through an error it did not ask for: a
+        # server shutting down notifies idle sessions, and the next statement (often the
+        # request's COMMIT) meets that half-read notice. The connection is discarded.
+        if isinstance(seen, InternalClientError):
             return "the database"
         seen = seen.__cause__ or seen.__context__
     return None
