@@ -28,12 +28,11 @@ NO_NUL = r"^[^\x00]*$"
 Name = Annotated[
     str,
     msgspec.Meta(
-        min_length=1,
         max_length=NAME_MAX,
-        pattern=NO_NUL,
+        pattern=r"\S",  # not blank: a rule of the type, so every client can read it
         description=(
-            f"1-{NAME_MAX} characters; surrounding whitespace is removed; stored in Unicode "
-            "NFC; no control, bidirectional or zero-width characters."
+            f"1-{NAME_MAX} characters, not all blank; surrounding whitespace is removed; "
+            "stored in Unicode NFC; no control, bidirectional or zero-width characters."
         ),
     ),
 ]
