@@ -19,9 +19,10 @@ import devstack
 import httpx
 import jwt
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from app.auth.authenticator import MAX_SOCKET_REFUSALS
 from tests.support.processes import forget_saq_queue, running_api
 
 MAX_SOCKETS = 3
@@ -194,3 +195,46 @@ def test_the_cap_protects_one_process(issuer: devstack.IssuerInfo) -> None:
                 assert _still_open(socket, 0.05)
     finally:
         forget_saq_queue(os.environ["REDIS_URL"], queue)
+
+
+def test_a_full_process_closes_1013_whoever_asks(issuer: devstack.IssuerInfo) -> None:
+    # MAX_SOCKETS_PER_PROCESS bounds what one process holds over all callers (memory and
+    # file descriptors); a client told 1013 tries again later, maybe on another process.
+    queue = f"idle-{uuid.uuid4().hex[:12]}"
+    env = {"SAQ_QUEUE": queue, "MAX_SOCKETS_PER_PROCESS": "2", "MAX_SOCKETS_PER_USER": "5"}
+    carol, dave = (issuer.mint(username=name) for name in ("carol", "dave"))
+    try:
+        with running_api(env) as base_url, contextlib.ExitStack() as stack:
+            held = [
+                stack.enter_context(_job_socket(base_url, _job(base_url, token), token))
+                for token in (carol, dave)
+            ]
+            for token in (carol, dave):
+                with _ws(base_url, f"/ws/echo?token={token}") as extra:
+                    assert _closed_with(extra, timeout=10)[0] == 1013
+            held.pop().close()
+            time.sleep(0.3)
+            with _ws(base_url, f"/ws/echo?token={dave}") as again:
+                again.send("hello")
+                assert again.recv(timeout=10) == "hello"
+    finally:
+        forget_saq_queue(os.environ["REDIS_URL"], queue)
+
+
+def test_a_flood_of_anonymous_upgrades_is_refused_at_the_handshake(
+    issuer: devstack.IssuerInfo,
+) -> None:
+    # A refused socket is accepted, then closed 4401, so a browser can read why; the
+    # server holds each until the client answers. Past MAX_SOCKET_REFUSALS in 10 s, an
+    # anonymous flood is answered 403 at the handshake and costs the process nothing more.
+    with running_api() as base_url:
+        for _ in range(MAX_SOCKET_REFUSALS):
+            with _ws(base_url, "/ws/echo") as refused:
+                assert _closed_with(refused, timeout=10)[0] == 4401
+        with pytest.raises(InvalidStatus) as handshake:
+            _ws(base_url, "/ws/echo")
+        assert handshake.value.response.status_code == 403
+        # A signed-in caller is served meanwhile: only refusals are counted.
+        with _ws(base_url, f"/ws/echo?token={issuer.mint(username='carol')}") as signed_in:
+            signed_in.send("hello")
+            assert signed_in.recv(timeout=10) == "hello"
