@@ -15,6 +15,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 
+import msgspec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from app.children.models import ChildModel
 from app.db.personal import Erasure, PersonalData, Rows, owner_data_lock
 from app.domains import Domain, domains
 
-__all__ = ["PersonalExport", "erase_personal_data", "export_personal_data"]
+__all__ = ["ExportTooLarge", "PersonalExport", "erase_personal_data", "export_personal_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +39,35 @@ class PersonalExport:
     tables: dict[str, Rows]
 
 
+class ExportTooLarge(Exception):
+    """The export passed `max_bytes` of JSON while it was being collected."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the export reached {size} bytes")
+        self.size = size
+
+
 def _holders() -> list[tuple[Domain, PersonalData]]:
     """Domains that keep something about a caller, child-linked ones first."""
     found = [(domain, data) for domain in domains() if (data := domain.personal_data_of())]
     return sorted(found, key=lambda pair: not pair[0].child_linked)
 
 
-async def export_personal_data(session: AsyncSession, owner_sub: str) -> PersonalExport:
+async def export_personal_data(
+    session: AsyncSession, owner_sub: str, *, max_bytes: int | None = None
+) -> PersonalExport:
+    """Every domain's rows of `owner_sub`. With `max_bytes`, ExportTooLarge as soon as the
+    rows read so far pass that many bytes of JSON, before the next domain is read."""
     linked: dict[str, dict[str, Rows]] = defaultdict(lambda: defaultdict(list))
     tables: dict[str, Rows] = {}
+    size = 0
     for domain, data in _holders():
-        for table, rows in (await data.export(session, owner_sub)).items():
+        found = await data.export(session, owner_sub)
+        if max_bytes is not None:
+            size += sum(len(msgspec.json.encode(rows)) for rows in found.values())
+            if size > max_bytes:
+                raise ExportTooLarge(size)
+        for table, rows in found.items():
             if not domain.child_linked:
                 tables[table] = rows
                 continue

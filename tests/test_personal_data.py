@@ -20,10 +20,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 import app.personal_data
 from app.children.models import ChildLinkedMixin, ChildModel
-from app.db.personal import OwnedRows
+from app.db.personal import Erasure, OwnedRows, Rows
 from app.db.soft_delete import SoftDeleteMixin
 from app.domains import Domain, Ownership, domains
-from app.personal_data import erase_personal_data, export_personal_data
+from app.personal_data import ExportTooLarge, erase_personal_data, export_personal_data
 from tests.support.databases import throwaway_tables
 
 
@@ -107,6 +107,35 @@ async def test_a_new_child_linked_domain_is_exported_and_erased(
     async with engine.connect() as connection:
         owners = (await connection.scalars(select(Note.owner_sub))).all()
     assert set(owners) == {other}
+
+
+class NeverRead:
+    """A domain's part that fails the test if the walk reaches it."""
+
+    async def export(self, session: AsyncSession, owner_sub: str) -> dict[str, Rows]:
+        raise AssertionError("the export went on reading after it was too large")
+
+    async def erase(self, session: AsyncSession, owner_sub: str) -> Erasure:
+        raise AssertionError("not part of this test")
+
+
+NEVER_READ = NeverRead()
+
+
+async def test_an_export_too_large_stops_before_reading_the_next_domain(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The notes are read first (child-linked) and already pass the bound, so the domain
+    # after them is never read: an export holds at most one domain more than it may keep.
+    after = Domain(owner=Ownership.PARENT, personal_data=f"{__name__}:NEVER_READ", package="x")
+    registered = (NOTES, after)
+    monkeypatch.setattr(app.personal_data, "domains", lambda: registered)
+    parent = f"parent-{uuid.uuid4().hex[:8]}"
+    await _parent_with_notes(engine, parent)
+    async with AsyncSession(engine) as session:
+        with pytest.raises(ExportTooLarge) as too_large:
+            await export_personal_data(session, parent, max_bytes=100)
+    assert too_large.value.size > 100
 
 
 def test_every_domain_with_owners_answers_for_their_rows() -> None:

@@ -32,7 +32,7 @@ from app.jobs.schemas import (
     ExportParams,
     ExportResult,
 )
-from app.personal_data import erase_personal_data, export_personal_data
+from app.personal_data import ExportTooLarge, erase_personal_data, export_personal_data
 
 __all__ = ["KINDS", "JobFailure", "JobKind", "JobRun", "check_result_size", "kind_of"]
 
@@ -133,8 +133,14 @@ DEMO: JobKind[DemoParams, DemoResult] = JobKind(
 
 async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
     """Everything kept about the caller, every domain's part (app/personal_data.py)."""
-    async with run.session() as session:
-        found = await export_personal_data(session, run.owner_sub)
+    try:
+        async with run.session() as session:
+            found = await export_personal_data(
+                session, run.owner_sub, max_bytes=run.max_result_bytes
+            )
+    except ExportTooLarge as too_large:  # fails early, holding at most one domain more
+        check_result_size(too_large.size, run.max_result_bytes)
+        raise
     await run.report(1, f"Collected {len(found.children)} children")
     tables = dict(found.tables)
     projects, jobs = tables.pop("projects", []), tables.pop("jobs", [])
