@@ -3,7 +3,7 @@
 Statements select the columns each caller needs: job rows only ever become JSON or a
 progress message, so no ORM objects are built. The hot ones (a POST's admission and
 insert, every state change a worker makes) are compiled once and run on the driver
-(`app/db/fast.py`), in autocommit or in one short transaction, without a session. Every
+(`app/db/precompiled.py`), in autocommit or in one short transaction, without a session. Every
 state change is conditional on the current status, which is what makes an abort, a late
 worker write and the sweep safe against each other without locks (the one lock is an
 owner's admission lock, see `add`). Records are not row-scoped (the worker and the
