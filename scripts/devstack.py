@@ -906,6 +906,7 @@ class OtlpReceiver:
                                 "trace_id": span.trace_id.hex(),
                                 "span_id": span.span_id.hex(),
                                 "parent_span_id": span.parent_span_id.hex(),
+                                "start_ns": span.start_time_unix_nano,
                                 "duration_ms": (span.end_time_unix_nano - span.start_time_unix_nano)
                                 / 1e6,
                                 "attributes": _otlp_attributes(span.attributes),

@@ -56,6 +56,43 @@ def _one(spans: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
     return found[0]
 
 
+def _abort_while_running(api: str, bearer: str) -> str:
+    """Start a long demo job, abort it once a worker runs it; the POST's trace id."""
+    headers = {"Authorization": f"Bearer {bearer}"}
+    body = {"kind": "demo", "params": {"steps": 50, "delay_ms": 200}}
+    response = httpx.post(f"{api}/v1/jobs", json=body, headers=headers, timeout=10)
+    assert response.status_code == 202, response.text
+    job_url = f"{api}/v1/jobs/{response.json()['job_id']}"
+    deadline = time.monotonic() + 15
+    while httpx.get(job_url, headers=headers, timeout=10).json()["status"] != "active":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    assert httpx.delete(job_url, headers=headers, timeout=10).status_code == 202
+    time.sleep(0.6)  # the worker notices at its next step (every 200 ms)
+    return str(response.headers["x-trace-id"])
+
+
+def _tree(spans: list[dict[str, Any]], trace_id: str) -> str:
+    """The trace as an indented outline (service, span, duration), shown by `pytest -s` and
+    when the test fails: what an operator sees in Jaeger, as text."""
+    ours = sorted((s for s in spans if s["trace_id"] == trace_id), key=lambda s: s["start_ns"])
+    known = {span["span_id"] for span in ours}
+    lines: list[str] = []
+
+    def walk(span: dict[str, Any], depth: int) -> None:
+        statement = span["attributes"].get("db.statement", "")
+        detail = f" [{statement[:48]}]" if statement else ""
+        lines.append(
+            f"{'  ' * depth}{span['service']}: {span['name']}{detail} {span['duration_ms']:.1f} ms"
+        )
+        for child in _children(ours, span):
+            walk(child, depth + 1)
+
+    for root in (s for s in ours if s["parent_span_id"] not in known):
+        walk(root, 0)
+    return "\n".join(lines)
+
+
 @pytest.mark.slow
 def test_one_trace_from_the_request_through_the_worker_and_the_socket(
     token: Token, tmp_path: Path
@@ -93,6 +130,8 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
                 unrouted = httpx.get(f"{api}/v1/no-such-thing/{job_id}", timeout=10)
                 assert unrouted.status_code == 404
                 assert read.headers["x-trace-id"] != unrouted.headers["x-trace-id"] != trace_id
+                # A job aborted while it runs: the worker says so inside the job's span.
+                aborted_trace = _abort_while_running(api, bearer)
                 spans = _wait_for_spans(
                     receiver,
                     lambda found: (
@@ -105,8 +144,9 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
         finally:
             forget_saq_queue(os.environ["REDIS_URL"], queue)
 
+    print(_tree(spans, trace_id), flush=True)
     # The request: one span named by route template, in the trace the header names.
-    post = _one(spans, service="app-api", name="POST /v1/jobs")
+    post = _one(spans, service="app-api", name="POST /v1/jobs", trace_id=trace_id)
     assert post["kind"] == SERVER
     assert post["trace_id"] == trace_id
     assert post["attributes"]["http.route"] == "/v1/jobs"
@@ -115,7 +155,7 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
     assert any(s["attributes"].get("db.system") == "redis" for s in api_calls), api_calls
 
     # The worker's run: another process, the same trace, a child of the request's span.
-    run = _one(spans, service="app-worker", name="job demo")
+    run = _one(spans, service="app-worker", name="job demo", trace_id=trace_id)
     assert run["kind"] == CONSUMER
     assert (run["trace_id"], run["parent_span_id"]) == (trace_id, post["span_id"])
     assert run["attributes"]["job.id"] == job_id
@@ -148,6 +188,15 @@ def test_one_trace_from_the_request_through_the_worker_and_the_socket(
     assert not any(
         "http.client_ip" in s["attributes"] or "net.peer.ip" in s["attributes"] for s in spans
     )
+
+    # Lines logged inside a span carry its ids: the worker's, inside the aborted job's run.
+    stopped = [
+        line
+        for line in map(json.loads, (tmp_path / "worker.log").read_text().splitlines())
+        if line.get("msg", "").endswith("stopped: its record is no longer active")
+    ]
+    assert [line.get("trace_id") for line in stopped] == [aborted_trace], stopped
+    assert stopped[0]["span_id"]
 
     # Lines logged inside the request's span carry its ids (here the access line).
     access = [
