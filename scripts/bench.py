@@ -1932,9 +1932,15 @@ def _run_celery_peer(args: argparse.Namespace) -> int:
         str(args.rounds),
     ]
     log(f"side by side: {' '.join(command)}")
-    return subprocess.run(
-        command, cwd=REPO_ROOT, env={**os.environ, "BENCH_MAIN": str(REPO_ROOT)}
-    ).returncode
+    env = {
+        **os.environ,
+        "BENCH_MAIN": str(REPO_ROOT),
+        # The driver's tokens name its own client (azp "bench-api"), and it sends as one
+        # user: like for like with Celery, which has no per-user share of the worker.
+        "KEYCLOAK_ALLOWED_CLIENTS": "bench-api",
+        "MAX_ACTIVE_JOBS_PER_USER": os.environ.get("WORKER_CONCURRENCY", "10"),
+    }
+    return subprocess.run(command, cwd=REPO_ROOT, env=env).returncode
 
 
 # --- command line ---------------------------------------------------------------------------
