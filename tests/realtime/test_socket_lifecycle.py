@@ -228,12 +228,20 @@ def test_a_flood_of_anonymous_upgrades_is_refused_at_the_handshake(
     # server holds each until the client answers. Past MAX_SOCKET_REFUSALS in 10 s, an
     # anonymous flood is answered 403 at the handshake and costs the process nothing more.
     with running_api() as base_url:
-        for _ in range(MAX_SOCKET_REFUSALS):
-            with _ws(base_url, "/ws/echo") as refused:
+        closed_4401, refused_status = 0, None
+        # Refusals older than 10 s no longer count: on a slow machine a few more than
+        # MAX_SOCKET_REFUSALS may be accepted first, never fewer.
+        while refused_status is None and closed_4401 < 2 * MAX_SOCKET_REFUSALS:
+            try:
+                refused = _ws(base_url, "/ws/echo")
+            except InvalidStatus as handshake:
+                refused_status = handshake.response.status_code
+                continue
+            with refused:
                 assert _closed_with(refused, timeout=10)[0] == 4401
-        with pytest.raises(InvalidStatus) as handshake:
-            _ws(base_url, "/ws/echo")
-        assert handshake.value.response.status_code == 403
+            closed_4401 += 1
+        assert refused_status == 403, "anonymous upgrades were never refused at the handshake"
+        assert closed_4401 >= MAX_SOCKET_REFUSALS
         # A signed-in caller is served meanwhile: only refusals are counted.
         with _ws(base_url, f"/ws/echo?token={issuer.mint(username='carol')}") as signed_in:
             signed_in.send("hello")
