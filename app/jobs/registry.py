@@ -48,9 +48,11 @@ def check_result_size(size: int, limit: int) -> None:
     """A result is kept whole in the job's record, and only up to `limit` bytes of JSON
     (MAX_JOB_RESULT_BYTES): beyond it the job fails, saying so."""
     if size > limit:
-        raise JobFailure(
-            f"The result is larger than {limit} bytes, the most a job's result may hold"
-        )
+        raise _too_large(limit)
+
+
+def _too_large(limit: int) -> JobFailure:
+    return JobFailure(f"The result is larger than {limit} bytes, the most a job's result may hold")
 
 
 class JobRun(Protocol):
@@ -138,9 +140,8 @@ async def run_export(run: JobRun, params: ExportParams) -> ExportResult:
             found = await export_personal_data(
                 session, run.owner_sub, max_bytes=run.max_result_bytes
             )
-    except ExportTooLarge as too_large:  # fails early, holding at most one domain more
-        check_result_size(too_large.size, run.max_result_bytes)
-        raise
+    except ExportTooLarge:  # fails early, holding at most one domain more than it may keep
+        raise _too_large(run.max_result_bytes) from None
     await run.report(1, f"Collected {len(found.children)} children")
     tables = dict(found.tables)
     projects, jobs = tables.pop("projects", []), tables.pop("jobs", [])
