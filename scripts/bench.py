@@ -1936,9 +1936,10 @@ def _run_celery_peer(args: argparse.Namespace) -> int:
         **os.environ,
         "BENCH_MAIN": str(REPO_ROOT),
         # The driver's tokens name its own client (azp "bench-api"), and it sends as one
-        # user: like for like with Celery, which has no per-user share of the worker.
+        # user: like for like with Celery, which has no per-user share of the worker, the
+        # share is above any worker's concurrency.
         "KEYCLOAK_ALLOWED_CLIENTS": "bench-api",
-        "MAX_ACTIVE_JOBS_PER_USER": os.environ.get("WORKER_CONCURRENCY", "10"),
+        "MAX_ACTIVE_JOBS_PER_USER": "100000000",
     }
     return subprocess.run(command, cwd=REPO_ROOT, env=env).returncode
 
