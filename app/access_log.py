@@ -19,10 +19,10 @@ through `logging`.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
 from collections.abc import Callable
+from random import getrandbits
 
 import msgspec
 
@@ -132,10 +132,11 @@ def new_request_id() -> tuple[str, RequestIdHeader]:
     # 128 random bits as 32 hex characters, like a uuid4. Unique, not secret (it names a
     # request in logs; it guards nothing), so the random module's generator serves: seeded
     # from the OS, re-seeded in a forked child, and no system call per request, unlike
-    # os.urandom (`python -m timeit -s "import random" "f'{random.getrandbits(128):032x}'"`:
-    # 0.58 µs, against 1.36 µs for secrets.token_hex(16); strace of a loaded API showed
-    # that getrandom as its one extra system call per request).
-    request_id = f"{random.getrandbits(128):032x}"
+    # os.urandom (strace of a loaded API showed that getrandom as its one extra system call
+    # per request). `python -m timeit -s "from random import getrandbits"
+    # "getrandbits(128).to_bytes(16).hex()"`: 0.12 µs, against 0.31 µs for the same bits
+    # through f"{…:032x}" and 1.36 µs for secrets.token_hex(16).
+    request_id = getrandbits(128).to_bytes(16).hex()
     return request_id, (_HEADER, request_id.encode())
 
 
