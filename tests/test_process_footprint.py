@@ -1,7 +1,7 @@
 """What an API process loads: tooling that a server never runs stays out of its memory.
 
 Each of these once came in through an import made only to reach something else, and
-together they were about 20 MiB of a 120 MiB process (PERFORMANCE.md asks < 110 MiB after
+together they were about 20 MiB of a 120 MiB process (the target is < 110 MiB after
 startup; `scripts/bench --soak` measures it): Alembic and the Litestar CLI (Rich,
 rich-click) through Advanced-Alchemy's Litestar extension, and httpx with its own command
 line (Rich, click, Pygments). When this fails, `python -X importtime -c "import app.main"`
